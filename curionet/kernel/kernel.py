@@ -1,0 +1,834 @@
+"""The kernel: scheduler, selector loop and timer queue.
+
+The kernel knows four things: the ready queue, the I/O poller (epoll on
+Linux), the timer heap and one wait protocol (a blocked task records what to
+undo if it is cancelled: a wait queue, an fd registration or a timer).
+Everything else (locks, events, queues, task groups, timeouts' policy) is
+built outside this file on the traps in ``traps.py``.
+
+Discussion: the run loop.  Each cycle runs every task that is ready at its
+start, once each; a task that performs an immediate trap (``_get_current``,
+``_clock``, ``_spawn`` ...) keeps running without a trip through the ready
+queue.  Between cycles the kernel polls for I/O (without blocking when tasks
+are ready, or until the next timer otherwise) and fires expired timers.  When
+nothing is ready, no timer is pending and no file descriptor is registered,
+nothing can ever wake a task, and ``run()`` raises ``RuntimeError`` rather
+than hanging.
+
+I/O registrations are lazy: a file descriptor stays registered while tasks
+keep waiting on it, and an event that arrives for a descriptor nobody waits
+on any more removes the stale interest then.  The usual recv/send loop thus
+makes no epoll_ctl calls at all.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import select
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from itertools import count
+from time import sleep as _sleep
+from typing import Any
+
+from ..errors import (
+    CancelledError,
+    ClosedResourceError,
+    ReadResourceBusy,
+    TaskCancelled,
+    TaskTimeout,
+    WriteResourceBusy,
+)
+from . import traps
+from .clock import SystemClock
+from .task import BLOCKED, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
+
+__all__ = ["Kernel", "run", "Activation"]
+
+log = logging.getLogger("curionet")
+
+_local = threading.local()
+
+_EV_READ = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+_EV_WRITE = select.POLLOUT | select.POLLERR | select.POLLHUP
+_POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
+
+# Sentinels returned by trap handlers.
+_SUSPEND = object()  # the task is blocked (or was rescheduled)
+_THROW = object()  # raise Kernel._throw_exc into the task right away
+
+
+class Activation:
+    """Base class for scheduler activations (Curio's debugging hooks)."""
+
+    def activate(self, kernel: Kernel) -> None:
+        pass
+
+    def created(self, task: Task) -> None:
+        pass
+
+    def running(self, task: Task) -> None:
+        pass
+
+    def suspended(self, task: Task, trap: Any) -> None:
+        pass
+
+    def terminated(self, task: Task) -> None:
+        pass
+
+
+class _Poller:
+    """epoll where the platform has it, ``poll()`` elsewhere; one API."""
+
+    def __init__(self) -> None:
+        if hasattr(select, "epoll"):
+            self._p: Any = select.epoll()
+            self._ms = False
+        else:  # pragma: no cover - non-Linux
+            self._p = select.poll()
+            self._ms = True
+
+    def set(self, fd: int, mask: int, old: int) -> None:
+        p = self._p
+        if mask == 0:
+            try:
+                p.unregister(fd)
+            except (OSError, KeyError, ValueError):
+                pass
+        elif old == 0:
+            try:
+                p.register(fd, mask)
+            except FileExistsError:
+                p.modify(fd, mask)
+        else:
+            try:
+                p.modify(fd, mask)
+            except FileNotFoundError:  # fd was closed and reused behind our back
+                p.register(fd, mask)
+
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        if self._ms:  # pragma: no cover
+            return self._p.poll(None if timeout is None else timeout * 1000.0)  # type: ignore[no-any-return]
+        return self._p.poll(-1 if timeout is None else timeout)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if not self._ms:
+            self._p.close()
+
+
+class _IOWait:
+    """Undo record for a task blocked in ``_read_wait``/``_write_wait``."""
+
+    __slots__ = ("_kernel",)
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    def _discard(self, task: Task) -> None:
+        fd, which = task._wait_data
+        st = self._kernel._fds.get(fd)
+        if st is not None and st[which] is task:
+            st[which] = None
+
+
+class _SleepWait:
+    """Undo record for a sleeping task: its heap entry just goes stale."""
+
+    __slots__ = ("_kernel",)
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    def _discard(self, task: Task) -> None:
+        self._kernel._stale_timers += 1
+
+
+class _FutureWait:
+    """Undo record for a task waiting on a concurrent.futures.Future."""
+
+    __slots__ = ()
+
+    def _discard(self, task: Task) -> None:
+        fut = task._wait_data
+        task._wait_data = None
+        # The done-callback may still fire; it checks the task still waits.
+        fut._curionet_waiter = None
+
+
+_FUTURE_WAIT = _FutureWait()
+
+
+class Kernel:
+    """A curionet kernel.  Reusable across several :meth:`run` calls.
+
+    ``clock`` is the clock every sleep and timeout reads (default: the
+    system monotonic clock; tests pass a :class:`~curionet.MockClock`).
+    ``activations`` are :class:`Activation` hooks; ``debug`` accepts the same
+    (Curio's name).  ``selector`` and ``taskcls`` are accepted for Curio
+    compatibility; ``taskcls`` must be a :class:`Task` subclass.
+    """
+
+    def __init__(
+        self,
+        *,
+        selector: Any = None,
+        debug: Any = None,
+        activations: Any = None,
+        taskcls: type[Task] = Task,
+        clock: Any = None,
+        max_select_timeout: float | None = None,
+    ) -> None:
+        self._clock = clock if clock is not None else SystemClock()
+        self._now: Callable[[], float] = self._clock.current_time
+        self._taskcls = taskcls
+        self._ready: deque[Task] = deque()
+        self._tasks: dict[int, Task] = {}
+        self._task_ids = count(1)
+        self._current: Task | None = None
+        self._timers: list[tuple[float, int, Task, bool]] = []
+        self._timer_seq = count()
+        self._stale_timers = 0
+        self._poller = _Poller()
+        self._fds: dict[int, list[Any]] = {}  # fd -> [reader, writer, registered mask]
+        self._io_wait = _IOWait(self)
+        self._sleep_wait = _SleepWait(self)
+        self._throw_exc: BaseException | None = None
+        self._max_select_timeout = max_select_timeout
+        # Cross-thread wake-up: a socketpair plus a queue of callbacks.
+        self._notify_sock: tuple[socket.socket, socket.socket] | None = None
+        self._threadsafe_calls: deque[Callable[[], Any]] = deque()
+        self._running = False
+        self._closed = False
+        self._shutdown_callbacks: list[Callable[[], Any]] = []
+        acts = []
+        for group in (debug, activations):
+            if group is None:
+                continue
+            if not isinstance(group, (list, tuple)):
+                group = [group]
+            for a in group:
+                acts.append(a() if isinstance(a, type) else a)
+        self._activations: list[Any] = acts
+        for a in acts:
+            a.activate(self)
+        self._handlers: list[Callable[[Task, tuple[Any, ...]], Any]] = [None] * 14  # type: ignore[list-item]
+        h = self._handlers
+        h[traps.T_SCHEDULE] = self._trap_schedule
+        h[traps.T_SLEEP] = self._trap_sleep
+        h[traps.T_IO_WAIT] = self._trap_io_wait
+        h[traps.T_IO_RELEASE] = self._trap_io_release
+        h[traps.T_IO_WAITING] = self._trap_io_waiting
+        h[traps.T_FUTURE_WAIT] = self._trap_future_wait
+        h[traps.T_CANCEL_TASK] = self._trap_cancel_task
+        h[traps.T_SCHED_WAIT] = self._trap_sched_wait
+        h[traps.T_GET_KERNEL] = self._trap_get_kernel
+        h[traps.T_GET_CURRENT] = self._trap_get_current
+        h[traps.T_SET_TIMEOUT] = self._trap_set_timeout
+        h[traps.T_UNSET_TIMEOUT] = self._trap_unset_timeout
+        h[traps.T_CLOCK] = self._trap_clock
+        h[traps.T_SPAWN] = self._trap_spawn
+
+    # ------------------------------------------------------------------
+    # Public API
+    # ------------------------------------------------------------------
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, ty: Any, val: Any, tb: Any) -> None:
+        if not self._closed:
+            self.run(shutdown=True)
+
+    @property
+    def clock(self) -> Any:
+        """The clock this kernel reads."""
+        return self._clock
+
+    def tasks(self) -> list[Task]:
+        """Every live task, by id (for monitors and debugging)."""
+        return [self._tasks[k] for k in sorted(self._tasks)]
+
+    def run(self, corofunc: Any = None, *args: Any, shutdown: bool = False) -> Any:
+        """Run ``corofunc(*args)`` until it returns and return its result.
+
+        The result is returned; an exception that ends the coroutine is
+        raised here unchanged.  Other tasks stay suspended in the kernel for
+        the next ``run()`` unless *shutdown* is true, which cancels every
+        remaining task and closes the kernel.  ``run()`` with no coroutine
+        runs one scheduling cycle (or, with *shutdown*, only shuts down).
+        """
+        if self._closed:
+            raise RuntimeError("kernel is closed")
+        if self._running:
+            raise RuntimeError("kernel is already running")
+        if getattr(_local, "kernel", None) is not None:
+            raise RuntimeError("only one kernel may run in a thread at a time")
+        coro = instantiate_coroutine(corofunc, args) if corofunc is not None else None
+        self._running = True
+        _local.kernel = self
+        try:
+            main = None
+            if coro is not None:
+                main = self._new_task(coro, daemon=False)
+                main._exc_unretrieved = False  # run() reports it to the caller
+                self._loop(main)
+            elif not shutdown:
+                self._loop(None)
+            if main is not None:
+                main._exc_unretrieved = False
+                if main._exception is not None:
+                    raise main._exception
+                return main._result
+        finally:
+            try:
+                if shutdown:
+                    self._shutdown()
+            finally:
+                self._running = False
+                _local.kernel = None
+
+    # ------------------------------------------------------------------
+    # Task lifecycle
+    # ------------------------------------------------------------------
+    def _new_task(self, coro: Any, daemon: bool) -> Task:
+        task = self._taskcls(coro, self, next(self._task_ids), daemon)
+        self._tasks[task.id] = task
+        self._ready.append(task)
+        for a in self._activations:
+            a.created(task)
+        return task
+
+    def _reschedule(self, task: Task, value: Any = None, exc: BaseException | None = None) -> None:
+        task._next_value = value
+        task._next_exc = exc
+        task._state = READY
+        task._reason = "READY"
+        self._ready.append(task)
+
+    def _terminate(self, task: Task, result: Any, exc: BaseException | None) -> None:
+        task._state = TERMINATED
+        task._reason = "TERMINATED"
+        task.terminated = True
+        task._result = result
+        if exc is not None:
+            task._exception = exc
+            if isinstance(exc, CancelledError):
+                task.cancelled = True
+            else:
+                task._exc_unretrieved = True
+        if task._timeout_seq is not None:
+            self._stale_timers += 1
+            task._timeout_seq = None
+        del self._tasks[task.id]
+        if task._joining is not None:
+            task._joining._wake(len(task._joining))
+        group = task._taskgroup
+        if group is not None:
+            group._task_done(task)
+        for a in self._activations:
+            a.terminated(task)
+
+    def _cancel(self, task: Task, exc: BaseException) -> None:
+        """Deliver *exc* to *task* now if it is blocked, else leave it pending."""
+        if task.terminated:
+            return
+        if task._state == BLOCKED and task.allow_cancel:
+            waitq = task._waitq
+            if waitq is not None:
+                waitq._discard(task)
+                task._waitq = None
+            self._reschedule(task, None, exc)
+        elif task.cancel_pending is None:
+            task.cancel_pending = exc
+
+    def _block(self, task: Task, waitq: Any, reason: str) -> Any:
+        """Common tail of every blocking trap: deliver a pending cancellation
+        instead of blocking, or mark the task blocked on *waitq*."""
+        pending = task.cancel_pending
+        if pending is not None and task.allow_cancel:
+            task.cancel_pending = None
+            self._throw_exc = pending
+            return _THROW
+        task._state = BLOCKED
+        task._reason = reason
+        task._waitq = waitq
+        return _SUSPEND
+
+    def _shutdown(self) -> None:
+        """Cancel every remaining task, let them finish, close resources."""
+        if self._tasks:
+            _local.kernel = self
+
+            async def _reaper() -> None:
+                for task in self.tasks():
+                    if not task.terminated and task is not self._current_reaper:
+                        await task.cancel(blocking=False)
+                for task in self.tasks():
+                    if task is not self._current_reaper:
+                        await task.wait()
+
+            self._current_reaper: Task | None = None
+            reaper = self._new_task(_reaper(), daemon=True)
+            self._current_reaper = reaper
+            self._loop(reaper)
+        for cb in self._shutdown_callbacks:
+            try:
+                cb()
+            except Exception:  # pragma: no cover - defensive
+                log.exception("kernel shutdown callback failed")
+        self._poller.close()
+        if self._notify_sock is not None:
+            for s in self._notify_sock:
+                s.close()
+            self._notify_sock = None
+        self._closed = True
+
+    # ------------------------------------------------------------------
+    # Cross-thread wake-ups (used by threads, signals, futures)
+    # ------------------------------------------------------------------
+    def _init_notify(self) -> None:
+        if self._notify_sock is None:
+            r, w = socket.socketpair()
+            r.setblocking(False)
+            w.setblocking(False)
+            self._notify_sock = (r, w)
+            st = self._fds.setdefault(r.fileno(), [None, None, 0])
+            st[2] = select.POLLIN
+            self._poller.set(r.fileno(), select.POLLIN, 0)
+
+    def call_soon_threadsafe(self, func: Callable[[], Any]) -> None:
+        """Run ``func()`` in the kernel thread at its next cycle (callable
+        from any thread; ``func`` must not block)."""
+        self._threadsafe_calls.append(func)
+        notify = self._notify_sock
+        if notify is not None:
+            try:
+                notify[1].send(b"\0")
+            except (BlockingIOError, OSError):
+                pass  # already full: the kernel is awake anyway
+
+    def _run_threadsafe_calls(self) -> None:
+        calls = self._threadsafe_calls
+        while calls:
+            calls.popleft()()
+
+    # ------------------------------------------------------------------
+    # The loop
+    # ------------------------------------------------------------------
+    def _loop(self, main: Task | None) -> None:
+        ready = self._ready
+        popleft = ready.popleft
+        handlers = self._handlers
+        fds = self._fds
+        timers = self._timers
+        acts = self._activations
+        now = self._now
+        poll = self._poller.poll
+        clock = self._clock
+        one_cycle = main is None
+
+        while True:
+            # ---- I/O and timers ---------------------------------------
+            if ready or one_cycle or self._threadsafe_calls:
+                timeout: float | None = 0.0
+            elif timers:
+                timeout = clock.sleep_time(timers[0][0], now())
+                cap = self._max_select_timeout
+                if cap is not None and (timeout is None or timeout > cap):
+                    timeout = cap
+            else:
+                timeout = None
+            if fds:
+                events = poll(timeout)
+                if events:
+                    self._dispatch_io(events)
+                elif timers and not ready:
+                    clock.idle(timers[0][0])
+            elif not ready and not one_cycle:
+                if not timers and not self._threadsafe_calls:
+                    raise RuntimeError(
+                        "deadlock: every task is blocked and no timer, I/O or thread can wake one"
+                    )
+                if timeout is None:
+                    raise RuntimeError(
+                        "deadlock: only timers remain and the mock clock does not auto-jump"
+                    )
+                if timeout > 0.0:
+                    _sleep(timeout)
+                if timers:
+                    clock.idle(timers[0][0])
+            if self._threadsafe_calls:
+                self._run_threadsafe_calls()
+
+            if timers:
+                current = now()
+                if timers[0][0] <= current:
+                    self._fire_timers(current)
+                elif len(timers) > 256 and self._stale_timers > len(timers) // 2:
+                    self._compact_timers()
+
+            # ---- run every task ready at the start of the cycle ---------
+            n = len(ready)
+            while n:
+                n -= 1
+                task = popleft()
+                if task._state != READY:
+                    continue
+                self._current = task
+                task._state = RUNNING
+                task._reason = "RUNNING"
+                task.cycles += 1
+                if acts:
+                    for a in acts:
+                        a.running(task)
+                value = task._next_value
+                exc = task._next_exc
+                if exc is not None:
+                    task._next_exc = None
+                while True:
+                    try:
+                        if exc is None:
+                            req = task._send(value)
+                        else:
+                            req = task._throw(exc)
+                            exc = None
+                    except StopIteration as e:
+                        if acts:
+                            for a in acts:
+                                a.suspended(task, None)
+                        self._terminate(task, e.value, None)
+                        break
+                    except BaseException as e:
+                        if acts:
+                            for a in acts:
+                                a.suspended(task, None)
+                        self._terminate(task, None, e)
+                        if isinstance(e, (KeyboardInterrupt, SystemExit)) and task is not main:
+                            self._current = None
+                            raise
+                        break
+                    try:
+                        value = handlers[req[0]](task, req)
+                    except BaseException as e:  # a bad trap or a handler error
+                        value = _THROW
+                        self._throw_exc = e
+                    if value is _SUSPEND:
+                        if acts:
+                            for a in acts:
+                                a.suspended(task, req)
+                        break
+                    if value is _THROW:
+                        exc = self._throw_exc
+                        self._throw_exc = None
+                        value = None
+                if task._state == RUNNING:
+                    # Suspended through an immediate trap that rescheduled it.
+                    task._state = READY
+                    task._reason = "READY"
+            self._current = None
+            if one_cycle or (main is not None and main.terminated):
+                return
+
+    def _dispatch_io(self, events: list[tuple[int, int]]) -> None:
+        fds = self._fds
+        ready = self._ready
+        notify = self._notify_sock
+        notify_fd = notify[0].fileno() if notify is not None else -1
+        for fd, ev in events:
+            if fd == notify_fd:
+                try:
+                    while notify[0].recv(4096):  # type: ignore[index]
+                        pass
+                except OSError:
+                    pass
+                continue
+            st = fds.get(fd)
+            if st is None:
+                continue
+            drop = 0
+            if ev & _EV_READ:
+                task = st[0]
+                if task is not None:
+                    st[0] = None
+                    task._waitq = None
+                    task._next_value = None
+                    task._state = READY
+                    task._reason = "READY"
+                    ready.append(task)
+                elif st[2] & _POLLIN:
+                    drop = _POLLIN
+            if ev & _EV_WRITE:
+                task = st[1]
+                if task is not None:
+                    st[1] = None
+                    task._waitq = None
+                    task._next_value = None
+                    task._state = READY
+                    task._reason = "READY"
+                    ready.append(task)
+                elif st[2] & _POLLOUT:
+                    drop |= _POLLOUT
+            if drop:
+                # Lazy unregistration: interest stays registered while tasks
+                # keep waiting; an event nobody waits for any more drops it.
+                new = st[2] & ~drop
+                self._poller.set(fd, new, st[2])
+                if new:
+                    st[2] = new
+                else:
+                    del fds[fd]
+
+    def _fire_timers(self, current: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= current:
+            _, seq, task, is_timeout = heapq.heappop(timers)
+            if is_timeout:
+                if task._timeout_seq != seq:
+                    self._stale_timers -= 1
+                    continue
+                task._timeout_seq = None
+                # Every deadline up to now has fired; mark them so the
+                # timeout is delivered once and never re-armed.
+                for entry in task._deadlines or ():
+                    if entry[0] <= current:
+                        entry[1] = True
+                self._cancel(task, TaskTimeout(current))
+                self._arm_timeout(task)
+            else:
+                if task._waitq is self._sleep_wait and task._wait_data == seq:
+                    task._waitq = None
+                    self._reschedule(task, current)
+                else:
+                    self._stale_timers -= 1
+
+    def _compact_timers(self) -> None:
+        live = []
+        for entry in self._timers:
+            _, seq, task, is_timeout = entry
+            if is_timeout:
+                if task._timeout_seq == seq:
+                    live.append(entry)
+            elif task._waitq is self._sleep_wait and task._wait_data == seq:
+                live.append(entry)
+        heapq.heapify(live)
+        self._timers[:] = live
+        self._stale_timers = 0
+
+    def _arm_timeout(self, task: Task) -> None:
+        """(Re)arm the timer for the earliest unfired deadline of *task*."""
+        best = None
+        for deadline, fired in task._deadlines or ():
+            if not fired and (best is None or deadline < best):
+                best = deadline
+        old = task._timeout_seq
+        if best is None:
+            if old is not None:
+                self._stale_timers += 1
+                task._timeout_seq = None
+            return
+        if old is not None:
+            self._stale_timers += 1
+        seq = next(self._timer_seq)
+        task._timeout_seq = seq
+        heapq.heappush(self._timers, (best, seq, task, True))
+
+    # ------------------------------------------------------------------
+    # Trap handlers: handler(task, request) -> value | _SUSPEND | _THROW
+    # ------------------------------------------------------------------
+    def _trap_schedule(self, task: Task, req: Any) -> Any:
+        pending = task.cancel_pending
+        if pending is not None and task.allow_cancel:
+            task.cancel_pending = None
+            self._throw_exc = pending
+            return _THROW
+        task._next_value = None
+        task._state = READY
+        task._reason = "READY"
+        self._ready.append(task)
+        return _SUSPEND
+
+    def _trap_sleep(self, task: Task, req: Any) -> Any:
+        seq = next(self._timer_seq)
+        r = self._block(task, self._sleep_wait, "TIME_SLEEP")
+        if r is _SUSPEND:
+            task._wait_data = seq
+            heapq.heappush(self._timers, (self._now() + req[1], seq, task, False))
+        return r
+
+    def _trap_io_wait(self, task: Task, req: Any) -> Any:
+        fileobj = req[1]
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        if fd < 0:
+            raise ClosedResourceError("file descriptor is closed")
+        st = self._fds.get(fd)
+        if st is None:
+            st = self._fds[fd] = [None, None, 0]
+        if req[2] == traps.READ:
+            which, bit, reason = 0, select.POLLIN, "READ_WAIT"
+        else:
+            which, bit, reason = 1, select.POLLOUT, "WRITE_WAIT"
+        other = st[which]
+        if other is not None and other is not task:
+            raise (ReadResourceBusy if which == 0 else WriteResourceBusy)(
+                f"another task ({other!r}) is already {'reading from' if which == 0 else 'writing to'} fd {fd}"
+            )
+        r = self._block(task, self._io_wait, reason)
+        if r is _SUSPEND:
+            st[which] = task
+            task._wait_data = (fd, which)
+            if not st[2] & bit:
+                new = st[2] | bit
+                self._poller.set(fd, new, st[2])
+                st[2] = new
+        return r
+
+    def _trap_io_release(self, task: Task, req: Any) -> Any:
+        fileobj = req[1]
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        st = self._fds.pop(fd, None)
+        if st is not None:
+            if st[2]:
+                self._poller.set(fd, 0, st[2])
+            for waiter in st[:2]:
+                if waiter is not None and waiter is not task:
+                    waiter._waitq = None
+                    self._reschedule(waiter, None, ClosedResourceError(f"fd {fd} was closed while a task waited on it"))
+        return None
+
+    def _trap_io_waiting(self, task: Task, req: Any) -> Any:
+        fileobj = req[1]
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        st = self._fds.get(fd)
+        if st is None:
+            return (None, None)
+        return (st[0], st[1])
+
+    def _trap_future_wait(self, task: Task, req: Any) -> Any:
+        fut, event = req[1], req[2]
+        r = self._block(task, _FUTURE_WAIT, "FUTURE_WAIT")
+        if r is not _SUSPEND:
+            return r
+        self._init_notify()
+        task._wait_data = fut
+        fut._curionet_waiter = task
+
+        def _done(f: Any, task: Task = task) -> None:
+            def _wake() -> None:
+                if getattr(f, "_curionet_waiter", None) is task and task._waitq is _FUTURE_WAIT:
+                    f._curionet_waiter = None
+                    task._waitq = None
+                    task._wait_data = None
+                    self._reschedule(task, None)
+
+            self.call_soon_threadsafe(_wake)
+
+        fut.add_done_callback(_done)
+        if event is not None:
+            event.set()
+        return _SUSPEND
+
+    def _trap_cancel_task(self, task: Task, req: Any) -> Any:
+        target, exc, val = req[1], req[2], req[3]
+        if target.terminated:
+            return None
+        if exc is None:
+            exc = TaskCancelled
+        if isinstance(exc, type):
+            exc = exc(val if val is not None else exc.__name__)
+        target._cancel_requested = True
+        # A cancelled task gets no timeout while it cleans up.
+        for entry in target._deadlines or ():
+            entry[1] = True
+        if target._timeout_seq is not None:
+            self._stale_timers += 1
+            target._timeout_seq = None
+        if target is task:
+            if task.cancel_pending is None:
+                task.cancel_pending = exc
+        else:
+            self._cancel(target, exc)
+        return None
+
+    def _trap_sched_wait(self, task: Task, req: Any) -> Any:
+        sched = req[1]
+        r = self._block(task, sched, req[2])
+        if r is _SUSPEND:
+            sched._add(task)
+        return r
+
+    def _trap_get_kernel(self, task: Task, req: Any) -> Any:
+        return self
+
+    def _trap_get_current(self, task: Task, req: Any) -> Any:
+        return task
+
+    def _trap_clock(self, task: Task, req: Any) -> Any:
+        return self._now()
+
+    def _trap_spawn(self, task: Task, req: Any) -> Any:
+        return self._new_task(req[1], req[2])
+
+    def _trap_set_timeout(self, task: Task, req: Any) -> Any:
+        seconds = req[1]
+        deadline = float("inf") if seconds is None else self._now() + seconds
+        entry = [deadline, False]
+        if task._deadlines is None:
+            task._deadlines = [entry]
+        else:
+            task._deadlines.append(entry)
+        current = None
+        if task._timeout_seq is not None:
+            for d, fired in task._deadlines[:-1]:
+                if not fired and (current is None or d < current):
+                    current = d
+        if current is None or deadline < current:
+            self._arm_timeout(task)
+        return deadline
+
+    def _trap_unset_timeout(self, task: Task, req: Any) -> Any:
+        deadline = req[1]
+        stack = task._deadlines
+        if stack:
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] == deadline:
+                    del stack[i]
+                    break
+        # A timeout that fired but could not be delivered (cancellation was
+        # disabled, or the task never blocked again) belongs to the block
+        # that is ending unless an outer deadline has also passed.
+        pending = task.cancel_pending
+        if isinstance(pending, TaskTimeout):
+            at = pending.args[0] if pending.args else deadline
+            if not any(d <= at for d, _ in stack or ()):
+                task.cancel_pending = None
+        if not stack:
+            task._deadlines = None
+        self._arm_timeout(task)
+        return self._now()
+
+
+def run(corofunc: Any, *args: Any, debug: Any = None, selector: Any = None,
+        with_monitor: bool = False, taskcls: type[Task] = Task, clock: Any = None,
+        activations: Any = None, **kernel_extra: Any) -> Any:  # fmt: skip
+    """Run ``corofunc(*args)`` on a new kernel, shut it down, return the result.
+
+    Raises ``RuntimeError`` if a kernel is already running in this thread.
+    """
+    if getattr(_local, "kernel", None) is not None:
+        raise RuntimeError("run() called while a kernel is already running in this thread")
+    kernel = Kernel(debug=debug, selector=selector, taskcls=taskcls, clock=clock,
+                    activations=activations, **kernel_extra)  # fmt: skip
+    with kernel:
+        return kernel.run(corofunc, *args, shutdown=True)
+
+
+def current_kernel() -> Kernel | None:
+    """The kernel running in this thread, or ``None``."""
+    return getattr(_local, "kernel", None)
+
+
+_ = (os, RUNNING)

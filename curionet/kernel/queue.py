@@ -1,0 +1,109 @@
+"""Task queues: Queue, PriorityQueue and LifoQueue.
+
+Producers and consumers wait on FIFO wait queues and re-check the queue when
+woken, so an item is never owned by a waiter that may still be cancelled: a
+cancelled ``get()`` leaves the item in the queue for the next consumer, and a
+cancelled ``put()`` adds nothing.  Nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any
+
+from .sched import SchedBarrier, SchedFIFO
+
+__all__ = ["Queue", "PriorityQueue", "LifoQueue"]
+
+
+class Queue:
+    """A FIFO queue for tasks.  ``maxsize <= 0`` means unbounded."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = maxsize
+        self._getting = SchedFIFO()
+        self._putting = SchedFIFO()
+        self._joining = SchedBarrier()
+        self._unfinished = 0
+        self._queue: Any = self._make()
+
+    def _make(self) -> Any:
+        return deque()
+
+    def _put(self, item: Any) -> None:
+        self._queue.append(item)
+
+    def _get(self) -> Any:
+        return self._queue.popleft()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} size={len(self._queue)} maxsize={self.maxsize}>"
+
+    def empty(self) -> bool:
+        return not self._queue
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= len(self._queue)
+
+    def qsize(self) -> int:
+        return len(self._queue)
+
+    size = qsize  # Curio's name
+
+    async def get(self) -> Any:
+        """Remove and return an item, waiting while the queue is empty."""
+        while not self._queue:
+            await self._getting.suspend("QUEUE_GET")
+        item = self._get()
+        if self._putting:
+            self._putting._wake(1)
+        return item
+
+    async def put(self, item: Any) -> None:
+        """Add an item, waiting while the queue is full."""
+        while 0 < self.maxsize <= len(self._queue):
+            await self._putting.suspend("QUEUE_PUT")
+        self._put(item)
+        self._unfinished += 1
+        if self._getting:
+            self._getting._wake(1)
+
+    async def join(self) -> None:
+        """Wait until every item put has been marked done with task_done()."""
+        if self._unfinished > 0:
+            await self._joining.suspend("QUEUE_JOIN")
+
+    async def task_done(self) -> None:
+        """Mark one item as processed."""
+        if self._unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            self._joining._wake(len(self._joining))
+
+
+class PriorityQueue(Queue):
+    """A queue returning the smallest item first."""
+
+    def _make(self) -> Any:
+        return []
+
+    def _put(self, item: Any) -> None:
+        heapq.heappush(self._queue, item)
+
+    def _get(self) -> Any:
+        return heapq.heappop(self._queue)
+
+
+class LifoQueue(Queue):
+    """A stack: the last item put is the first returned."""
+
+    def _make(self) -> Any:
+        return []
+
+    def _put(self, item: Any) -> None:
+        self._queue.append(item)
+
+    def _get(self) -> Any:
+        return self._queue.pop()
