@@ -492,9 +492,9 @@ class Kernel:
                 while True:
                     try:
                         if exc is None:
-                            req = task._send(value)
+                            req = task.coro.send(value)
                         else:
-                            req = task._throw(exc)
+                            req = task.coro.throw(exc)
                             exc = None
                     except StopIteration as e:
                         if acts:

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any
 
 from .sched import SchedBarrier, SchedFIFO
+from .traps import _scheduler_wait
 
 __all__ = ["Queue", "PriorityQueue", "LifoQueue"]
 
@@ -54,7 +55,7 @@ class Queue:
     async def get(self) -> Any:
         """Remove and return an item, waiting while the queue is empty."""
         while not self._queue:
-            await self._getting.suspend("QUEUE_GET")
+            await _scheduler_wait(self._getting, "QUEUE_GET")
         item = self._get()
         if self._putting:
             self._putting._wake(1)
@@ -63,7 +64,7 @@ class Queue:
     async def put(self, item: Any) -> None:
         """Add an item, waiting while the queue is full."""
         while 0 < self.maxsize <= len(self._queue):
-            await self._putting.suspend("QUEUE_PUT")
+            await _scheduler_wait(self._putting, "QUEUE_PUT")
         self._put(item)
         self._unfinished += 1
         if self._getting:
@@ -72,7 +73,7 @@ class Queue:
     async def join(self) -> None:
         """Wait until every item put has been marked done with task_done()."""
         if self._unfinished > 0:
-            await self._joining.suspend("QUEUE_JOIN")
+            await _scheduler_wait(self._joining, "QUEUE_JOIN")
 
     async def task_done(self) -> None:
         """Mark one item as processed."""

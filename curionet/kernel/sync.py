@@ -17,7 +17,7 @@ from typing import Any
 
 from .sched import SchedBarrier, SchedFIFO
 from .task import Task, disable_cancellation
-from .traps import _get_current
+from .traps import _get_current, _scheduler_wait
 
 __all__ = ["Event", "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Result"]
 
@@ -43,7 +43,7 @@ class Event:
     async def wait(self) -> None:
         """Wait until the event is set."""
         if not self._set:
-            await self._waiting.suspend("EVENT_WAIT")
+            await _scheduler_wait(self._waiting, "EVENT_WAIT")
 
     async def set(self) -> None:
         """Set the event and wake every waiter."""
@@ -80,7 +80,7 @@ class Lock(_LockBase):
 
     async def acquire(self) -> bool:
         if self._locked:
-            await self._waiting.suspend("LOCK_ACQUIRE")  # ownership handed over
+            await _scheduler_wait(self._waiting, "LOCK_ACQUIRE")  # ownership handed over
         else:
             self._locked = True
         return True
@@ -151,7 +151,7 @@ class Semaphore(_LockBase):
         if self._value > 0:
             self._value -= 1
         else:
-            await self._waiting.suspend("SEMA_ACQUIRE")  # a unit handed over
+            await _scheduler_wait(self._waiting, "SEMA_ACQUIRE")  # a unit handed over
         return True
 
     async def release(self) -> None:
@@ -207,7 +207,7 @@ class Condition(_LockBase):
             raise RuntimeError("cannot wait on a condition whose lock is not held")
         await self._lock.release()
         try:
-            return await self._waiting.suspend("COND_WAIT")
+            return await _scheduler_wait(self._waiting, "COND_WAIT")
         finally:
             async with disable_cancellation():
                 await self._lock.acquire()
@@ -263,7 +263,7 @@ class Result:
     async def unwrap(self) -> Any:
         """Wait for the result; return the value or raise the exception."""
         if not self._has:
-            await self._waiting.suspend("RESULT_WAIT")
+            await _scheduler_wait(self._waiting, "RESULT_WAIT")
         if self._exc is not None:
             raise self._exc
         return self._value

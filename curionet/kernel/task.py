@@ -25,6 +25,7 @@ import logging
 import os
 import traceback as _tb
 from collections.abc import Callable, Coroutine
+from types import CoroutineType, FunctionType
 from typing import Any
 
 from ..errors import CancelledError, TaskCancelled, TaskError
@@ -53,6 +54,16 @@ _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def instantiate_coroutine(corofunc: Any, args: tuple[Any, ...]) -> Coroutine[Any, Any, Any]:
     """Turn ``(corofunc, *args)`` or a coroutine object into a coroutine."""
+    if type(corofunc) is FunctionType:  # the common case: an async def function
+        coro = corofunc(*args)
+        if type(coro) is CoroutineType:
+            return coro  # type: ignore[no-any-return]
+        return _check_coroutine(corofunc, coro)
+    if type(corofunc) is CoroutineType:
+        if args:
+            corofunc.close()
+            raise TypeError("arguments cannot be given together with a coroutine object")
+        return corofunc  # type: ignore[no-any-return]
     if isinstance(corofunc, Coroutine) or (inspect.isgenerator(corofunc) and inspect.isawaitable(corofunc)):
         if args:
             corofunc.close()
@@ -60,7 +71,10 @@ def instantiate_coroutine(corofunc: Any, args: tuple[Any, ...]) -> Coroutine[Any
         return corofunc
     if not callable(corofunc):
         raise TypeError(f"expected a coroutine or an async function, got {corofunc!r}")
-    coro = corofunc(*args)
+    return _check_coroutine(corofunc, corofunc(*args))
+
+
+def _check_coroutine(corofunc: Any, coro: Any) -> Coroutine[Any, Any, Any]:
     if not isinstance(coro, Coroutine) and not (inspect.isgenerator(coro) and inspect.isawaitable(coro)):
         name = getattr(corofunc, "__qualname__", repr(corofunc))
         raise TypeError(f"{name}() did not return a coroutine (is it 'async def'?)")
@@ -72,7 +86,7 @@ class Task:
 
     __slots__ = (
         "id", "name", "coro", "daemon", "cycles",
-        "_send", "_throw", "_kernel",
+        "_kernel",
         "_state", "_reason", "_next_value", "_next_exc",
         "_waitq", "_wait_data",
         "cancel_pending", "allow_cancel", "_cancel_requested",
@@ -87,8 +101,6 @@ class Task:
         self.name = getattr(coro, "__qualname__", None) or str(coro)
         self.daemon = daemon
         self.cycles = 0
-        self._send = coro.send
-        self._throw = coro.throw
         self._kernel = kernel
         self._state = READY
         self._reason = "READY"

@@ -1,6 +1,7 @@
 """The trap layer: the only place where a task yields to the kernel.
 
-A trap is a tuple ``(kind, arg...)`` yielded from :func:`_kernel_trap`; the
+A trap is a tuple ``(kind, arg...)`` yielded from one of the generator-based
+coroutines below (nothing else in curionet yields to the kernel); the
 kernel looks ``kind`` up in its dispatch table and the value it sends back
 becomes the result of the ``await``.  Every kernel operation is one small
 function here.  Unless noted, a trap may block and so may raise a
@@ -63,52 +64,64 @@ def _kernel_trap(*request: Any) -> Any:
     return (yield request)
 
 
+# Each trap below is its own tiny generator-based coroutine that yields its
+# request tuple: one frame per blocked task and no extra call on the hot path.
+
+
+@types.coroutine
 def _sleep(seconds: float) -> Any:
     """Sleep *seconds*; ``0`` only reschedules. Returns the kernel clock."""
     if seconds <= 0:
-        return _kernel_trap(T_SCHEDULE)
-    return _kernel_trap(T_SLEEP, seconds)
+        return (yield (T_SCHEDULE,))
+    return (yield (T_SLEEP, seconds))
 
 
+@types.coroutine
 def _read_wait(fileobj: Any) -> Any:
     """Sleep until *fileobj* (an fd or an object with ``fileno()``) is readable."""
-    return _kernel_trap(T_IO_WAIT, fileobj, READ)
+    return (yield (T_IO_WAIT, fileobj, READ))
 
 
+@types.coroutine
 def _write_wait(fileobj: Any) -> Any:
     """Sleep until *fileobj* is writable."""
-    return _kernel_trap(T_IO_WAIT, fileobj, WRITE)
+    return (yield (T_IO_WAIT, fileobj, WRITE))
 
 
+@types.coroutine
 def _io_release(fileobj: Any) -> Any:
     """Forget *fileobj* in the kernel (call before closing it).  Tasks still
     waiting on it get :class:`~curionet.errors.ClosedResourceError`.
     Returns immediately."""
-    return _kernel_trap(T_IO_RELEASE, fileobj)
+    return (yield (T_IO_RELEASE, fileobj))
 
 
+@types.coroutine
 def _io_waiting(fileobj: Any) -> Any:
     """Return ``(reading_task, writing_task)`` waiting on *fileobj*. Immediate."""
-    return _kernel_trap(T_IO_WAITING, fileobj)
+    return (yield (T_IO_WAITING, fileobj))
 
 
+@types.coroutine
 def _future_wait(future: Any, event: Any = None) -> Any:
     """Sleep until the ``concurrent.futures.Future`` *future* has a result.
 
     If *event* (a ``threading.Event``) is given it is set once the task is
     registered, so the producer can start only then."""
-    return _kernel_trap(T_FUTURE_WAIT, future, event)
+    return (yield (T_FUTURE_WAIT, future, event))
 
 
+@types.coroutine
 def _cancel_task(task: Any, exc: Any = None, val: Any = None) -> Any:
     """Request cancellation of *task* (default exception ``TaskCancelled``).
     Returns immediately."""
-    return _kernel_trap(T_CANCEL_TASK, task, exc, val)
+    return (yield (T_CANCEL_TASK, task, exc, val))
 
 
+@types.coroutine
 def _scheduler_wait(sched: Any, state_name: str) -> Any:
     """Suspend on the wait queue *sched* (a :class:`~curionet.kernel.sched.SchedBase`)."""
-    return _kernel_trap(T_SCHED_WAIT, sched, state_name)
+    return (yield (T_SCHED_WAIT, sched, state_name))
 
 
 async def _scheduler_wake(sched: Any, n: int = 1, value: Any = None, exc: Any = None) -> int:
@@ -119,33 +132,39 @@ async def _scheduler_wake(sched: Any, n: int = 1, value: Any = None, exc: Any = 
     return sched._wake(n, value, exc)
 
 
+@types.coroutine
 def _get_kernel() -> Any:
     """Return the running :class:`Kernel`. Immediate."""
-    return _kernel_trap(T_GET_KERNEL)
+    return (yield (T_GET_KERNEL,))
 
 
+@types.coroutine
 def _get_current() -> Any:
     """Return the calling :class:`Task`. Immediate."""
-    return _kernel_trap(T_GET_CURRENT)
+    return (yield (T_GET_CURRENT,))
 
 
+@types.coroutine
 def _set_timeout(seconds: float | None) -> Any:
     """Push a deadline *seconds* from now on the calling task's timeout stack.
     Returns the absolute deadline (the token for :func:`_unset_timeout`)."""
-    return _kernel_trap(T_SET_TIMEOUT, seconds)
+    return (yield (T_SET_TIMEOUT, seconds))
 
 
+@types.coroutine
 def _unset_timeout(previous: Any) -> Any:
     """Pop the deadline *previous* returned by :func:`_set_timeout`.
     Returns the current clock. Immediate."""
-    return _kernel_trap(T_UNSET_TIMEOUT, previous)
+    return (yield (T_UNSET_TIMEOUT, previous))
 
 
+@types.coroutine
 def _clock() -> Any:
     """Return the kernel clock. Immediate."""
-    return _kernel_trap(T_CLOCK)
+    return (yield (T_CLOCK,))
 
 
+@types.coroutine
 def _spawn(coro: Any, daemon: bool = False) -> Any:
     """Create a task running the coroutine *coro*. Immediate."""
-    return _kernel_trap(T_SPAWN, coro, daemon)
+    return (yield (T_SPAWN, coro, daemon))
