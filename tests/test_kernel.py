@@ -331,3 +331,27 @@ def test_curio_doc_producer_consumer_runs_unchanged():
 
     curio.run(main())
     assert out == list(range(10)) + ["Producer done"]
+
+
+def test_shutdown_reaps_tasks_spawned_during_cleanup():
+    finals = []
+
+    async def late():
+        try:
+            await Event().wait()
+        finally:
+            finals.append("late cleaned")
+
+    async def stuck():
+        try:
+            await Event().wait()
+        finally:
+            await spawn(late)
+            finals.append("stuck cleaned")
+
+    async def main():
+        await spawn(stuck)
+        await sleep(0)
+
+    run(main)
+    assert finals == ["stuck cleaned", "late cleaned"]

@@ -362,18 +362,22 @@ class Kernel:
         """Cancel every remaining task, let them finish, close resources."""
         if self._tasks:
             _local.kernel = self
+            reaper_box: list[Task] = []
 
             async def _reaper() -> None:
-                for task in self.tasks():
-                    if not task.terminated and task is not self._current_reaper:
-                        await task.cancel(blocking=False)
-                for task in self.tasks():
-                    if task is not self._current_reaper:
+                # Loop: cleanup code may spawn new tasks while we wait.
+                while True:
+                    others = [t for t in self.tasks() if t is not reaper_box[0]]
+                    if not others:
+                        return
+                    for task in others:
+                        if not task.terminated and not task._cancel_requested:
+                            await traps._cancel_task(task, None)
+                    for task in others:
                         await task.wait()
 
-            self._current_reaper: Task | None = None
             reaper = self._new_task(_reaper(), daemon=True)
-            self._current_reaper = reaper
+            reaper_box.append(reaper)
             self._loop(reaper)
         for cb in self._shutdown_callbacks:
             try:
