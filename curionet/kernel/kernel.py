@@ -32,7 +32,6 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from itertools import count
-from time import sleep as _sleep
 from typing import Any
 
 from ..errors import (
@@ -205,6 +204,7 @@ class Kernel:
         self._running = False
         self._closed = False
         self._shutdown_callbacks: list[Callable[[], Any]] = []
+        self._main_task: Task | None = None
         acts = []
         for group in (debug, activations):
             if group is None:
@@ -275,7 +275,11 @@ class Kernel:
             if coro is not None:
                 main = self._new_task(coro, daemon=False)
                 main._exc_unretrieved = False  # run() reports it to the caller
-                self._loop(main)
+                self._main_task = main  # for run()'s SIGINT/SIGTERM handling
+                try:
+                    self._loop(main)
+                finally:
+                    self._main_task = None
             elif not shutdown:
                 self._loop(None)
             if main is not None:
@@ -294,8 +298,8 @@ class Kernel:
     # ------------------------------------------------------------------
     # Task lifecycle
     # ------------------------------------------------------------------
-    def _new_task(self, coro: Any, daemon: bool) -> Task:
-        task = self._taskcls(coro, self, next(self._task_ids), daemon)
+    def _new_task(self, coro: Any, daemon: bool, taskcls: type[Task] | None = None) -> Task:
+        task = (taskcls or self._taskcls)(coro, self, next(self._task_ids), daemon)
         self._tasks[task.id] = task
         self._ready.append(task)
         for a in self._activations:
@@ -462,7 +466,12 @@ class Kernel:
                         "deadlock: only timers remain and the mock clock does not auto-jump"
                     )
                 if timeout > 0.0:
-                    _sleep(timeout)
+                    # Sleep in the poller, not time.sleep(): a signal handler
+                    # (run()'s SIGINT/SIGTERM) can register the wake-up socket
+                    # meanwhile and end the wait.
+                    events = poll(timeout)
+                    if events:
+                        self._dispatch_io(events)
                 if timers:
                     clock.idle(timers[0][0])
             if self._threadsafe_calls:
@@ -826,7 +835,9 @@ def run(corofunc: Any, *args: Any, debug: Any = None, selector: Any = None,
         raise RuntimeError("run() called while a kernel is already running in this thread")
     kernel = Kernel(debug=debug, selector=selector, taskcls=taskcls, clock=clock,
                     activations=activations, **kernel_extra)  # fmt: skip
-    with kernel:
+    from ..signal import _run_guard  # SIGINT/SIGTERM cancel the main task; the monitor
+
+    with kernel, _run_guard(kernel, with_monitor):
         return kernel.run(corofunc, *args, shutdown=True)
 
 
