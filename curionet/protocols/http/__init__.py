@@ -1,0 +1,68 @@
+"""An HTTP/1.1 client on ``h11``: :class:`ClientSession`.
+
+::
+
+    async with ClientSession() as session:
+        response = await session.get(url)
+        data = await response.json()
+
+Layers, bottom up: streams (``_streams``), one h11 connection
+(``_connection``), the pool and transports (``_pool``), the session with
+redirects, cookies and auth (``_client``).  Requests, responses, URLs and
+headers are plain data (``_models``).
+"""
+
+from ._auth import Auth as Auth, BasicAuth as BasicAuth
+from ._client import ClientSession as ClientSession
+from ._config import Limits as Limits, Timeout as Timeout, create_ssl_context as create_ssl_context
+from ._connection import HTTP11Connection as HTTP11Connection
+from ._cookies import Cookies as Cookies
+from ._errors import (
+    CloseError as CloseError,
+    ConnectError as ConnectError,
+    ConnectTimeout as ConnectTimeout,
+    DecodingError as DecodingError,
+    HTTPError as HTTPError,
+    HTTPStatusError as HTTPStatusError,
+    InvalidURL as InvalidURL,
+    LocalProtocolError as LocalProtocolError,
+    NetworkError as NetworkError,
+    PoolTimeout as PoolTimeout,
+    ProtocolError as ProtocolError,
+    ProxyError as ProxyError,
+    ReadError as ReadError,
+    ReadTimeout as ReadTimeout,
+    RemoteProtocolError as RemoteProtocolError,
+    RequestError as RequestError,
+    ResponseNotRead as ResponseNotRead,
+    ResponseTooLarge as ResponseTooLarge,
+    StreamClosed as StreamClosed,
+    StreamConsumed as StreamConsumed,
+    StreamError as StreamError,
+    TimeoutException as TimeoutException,
+    TooManyRedirects as TooManyRedirects,
+    TotalTimeout as TotalTimeout,
+    TransportError as TransportError,
+    UnsupportedProtocol as UnsupportedProtocol,
+    WriteError as WriteError,
+    WriteTimeout as WriteTimeout,
+)
+from ._models import URL as URL, Headers as Headers, Request as Request, Response as Response
+from ._pool import (
+    AsyncBaseTransport as AsyncBaseTransport,
+    ConnectionPool as ConnectionPool,
+    HTTPTransport as HTTPTransport,
+    MockTransport as MockTransport,
+)
+from ._streams import SocketStream as SocketStream, Stream as Stream, TLSStream as TLSStream, open_stream as open_stream
+
+__all__ = [
+    "Auth", "BasicAuth", "ClientSession", "Limits", "Timeout", "create_ssl_context", "HTTP11Connection",
+    "Cookies", "CloseError", "ConnectError", "ConnectTimeout", "DecodingError", "HTTPError", "HTTPStatusError",
+    "InvalidURL", "LocalProtocolError", "NetworkError", "PoolTimeout", "ProtocolError", "ProxyError",
+    "ReadError", "ReadTimeout", "RemoteProtocolError", "RequestError", "ResponseNotRead", "ResponseTooLarge",
+    "StreamClosed", "StreamConsumed", "StreamError", "TimeoutException", "TooManyRedirects", "TotalTimeout",
+    "TransportError", "UnsupportedProtocol", "WriteError", "WriteTimeout", "URL", "Headers", "Request",
+    "Response", "AsyncBaseTransport", "ConnectionPool", "HTTPTransport", "MockTransport", "SocketStream",
+    "Stream", "TLSStream", "open_stream",
+]  # fmt: skip

@@ -1,0 +1,394 @@
+"""``ClientSession``: requests, redirects, cookies, auth and timeouts on top of
+a transport (the pooled :class:`HTTPTransport`, or a mock)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ...errors import TaskTimeout
+from ...kernel.time import clock, timeout_after
+from ._auth import BasicAuth, build_auth
+from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
+from ._cookies import Cookies
+from ._decoders import ACCEPT_ENCODING
+from ._errors import RequestError, TooManyRedirects, TotalTimeout, _error
+from ._models import URL, Headers, QueryParams, Request, Response, _encode_params
+from ._pool import AsyncBaseTransport, HTTPTransport
+
+__all__ = ["ClientSession", "USE_SESSION_DEFAULT", "DEFAULT_MAX_BODY_SIZE"]
+
+#: Marks an argument left to the session's setting.
+USE_SESSION_DEFAULT: Any = type("UseSessionDefault", (), {"__repr__": lambda self: "USE_SESSION_DEFAULT"})()
+
+#: The default bound on a body read into memory (``await session.get(...)``).
+DEFAULT_MAX_BODY_SIZE = 256 * 1024 * 1024
+
+_USER_AGENT = "curionet"
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_BODY_HEADERS = ("content-length", "content-type", "transfer-encoding", "content-encoding")
+
+
+def _same_origin(a: URL, b: URL) -> bool:
+    return a.origin == b.origin
+
+
+def _is_https_upgrade(old: URL, new: URL) -> bool:
+    return (
+        old.scheme == "http" and new.scheme == "https" and old.host == new.host
+        and old.port in (80, None) and new.port in (443, None)
+    )  # fmt: skip
+
+
+def _proxy_from_env(scheme: str) -> str | None:
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+class ClientSession:
+    """An HTTP/1.1 client session with a connection pool, cookies and defaults.
+
+    Use it as an async context manager; every connection is closed on exit::
+
+        async with ClientSession(base_url="https://example.org") as session:
+            response = await session.get("/items", params={"page": 2})
+            items = await response.json()
+
+    ``timeout`` is a number (seconds for connect, read, write and pool) or a
+    :class:`Timeout`; ``limits`` a :class:`Limits`; ``verify`` ``True`` (the
+    system store), ``False``, a CA bundle path or an ``ssl.SSLContext``;
+    ``cert`` a client certificate (path or ``(certfile, keyfile)``);
+    ``proxy`` an ``http://`` proxy URL (``CONNECT`` tunnels for HTTPS);
+    ``trust_env`` reads ``HTTP(S)_PROXY``/``NO_PROXY``/``SSL_CERT_FILE``;
+    ``event_hooks`` ``{"request": [...], "response": [...]}`` of callables
+    (sync or async); ``transport`` replaces the network (see
+    :class:`MockTransport`); ``max_body_size`` bounds bodies read into memory.
+    """
+
+    def __init__(
+        self,
+        base_url: str | URL | None = None,
+        headers: Any = None,
+        params: QueryParams = None,
+        auth: Any = None,
+        cookies: Any = None,
+        timeout: float | None | Timeout = DEFAULT_TIMEOUT,
+        limits: Limits = DEFAULT_LIMITS,
+        follow_redirects: bool = True,
+        max_redirects: int = 20,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
+        cert: Any = None,
+        trust_env: bool = False,
+        proxy: str | URL | None = None,
+        event_hooks: dict[str, list[Any]] | None = None,
+        *,
+        transport: AsyncBaseTransport | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        max_header_size: int = 65536,
+    ) -> None:
+        self.base_url = URL(base_url) if base_url is not None else None
+        self.headers = Headers({"User-Agent": _USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING})
+        if headers is not None:
+            self.headers.update(Headers(headers))
+        self.params = params
+        self.auth = build_auth(auth)
+        self.cookies = Cookies(cookies)
+        self.timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        self.max_body_size = max_body_size
+        self.trust_env = trust_env
+        hooks = event_hooks or {}
+        self.event_hooks: dict[str, list[Any]] = {
+            "request": list(hooks.get("request", [])),
+            "response": list(hooks.get("response", [])),
+        }
+        no_proxy = None
+        if trust_env:
+            proxy = proxy or _proxy_from_env("https") or _proxy_from_env("http")
+            raw = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+            no_proxy = [h.strip().lstrip(".") for h in raw.split(",") if h.strip()]
+        if isinstance(verify, os.PathLike):
+            verify = os.fspath(verify)
+        self._transport = transport or HTTPTransport(
+            verify=verify, cert=cert, trust_env=trust_env, limits=limits, proxy=proxy,
+            max_header_size=max_header_size, no_proxy=no_proxy,
+        )  # fmt: skip
+        self.is_closed = False
+
+    @property
+    def transport(self) -> AsyncBaseTransport:
+        return self._transport
+
+    def __repr__(self) -> str:
+        return f"<ClientSession base_url={str(self.base_url) if self.base_url else None!r}>"
+
+    # -- building requests ------------------------------------------------------
+    def _merge_url(self, url: str | URL) -> URL:
+        u = URL(url)
+        if u.is_absolute or self.base_url is None:
+            return u
+        base = self.base_url
+        # base_url="https://h/api" + "items" -> https://h/api/items
+        base_path = base.path if base.path.endswith("/") else base.path + "/"
+        rel = str(u)
+        joined = base.copy_with(path=base_path, query="", fragment="").join(rel.lstrip("/"))
+        return joined
+
+    def build_request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryParams = None,
+        headers: Any = None,
+        content: Any = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        cookies: Any = None,
+        timeout: Any = USE_SESSION_DEFAULT,
+    ) -> Request:
+        """A :class:`Request` with the session's defaults merged in."""
+        full = self._merge_url(url)
+        query = _encode_params(self.params)
+        if query:
+            full = URL(full, params=query)
+        merged = self.headers.copy()
+        if headers is not None:
+            for name, value in Headers(headers).multi_items():
+                merged[name] = value
+        request = Request(method, full, params=params, headers=merged, content=content, data=data,
+                          files=files, json=json)  # fmt: skip
+        if timeout is USE_SESSION_DEFAULT:
+            request.extensions["timeout"] = self.timeout
+        else:
+            request.extensions["timeout"] = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        if cookies:
+            extra = Cookies(self.cookies)
+            for name, value in dict(cookies).items():
+                extra.set(name, value)
+            extra.set_cookie_header(request)
+            request.extensions["cookies_set"] = True
+        return request
+
+    # -- sending ----------------------------------------------------------------
+    async def send(
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: Any = USE_SESSION_DEFAULT,
+        follow_redirects: Any = USE_SESSION_DEFAULT,
+    ) -> Response:
+        """Send a built request.  With ``stream=True`` the body is left
+        unread (close the response, or use :meth:`stream`)."""
+        if self.is_closed:
+            raise RuntimeError("the session is closed")
+        follow = self.follow_redirects if follow_redirects is USE_SESSION_DEFAULT else follow_redirects
+        auth_obj = self.auth if auth is USE_SESSION_DEFAULT else build_auth(auth)
+        timeout: Timeout = request.extensions.get("timeout") or self.timeout
+        total = timeout.total
+        if total is None:
+            return await self._send_handling_redirects(request, stream, auth_obj, follow)
+        try:
+            async with timeout_after(total):
+                return await self._send_handling_redirects(request, stream, auth_obj, follow)
+        except TaskTimeout as exc:
+            raise _error(TotalTimeout, f"the request took longer than {total} s", request) from exc
+
+    async def _send_handling_redirects(self, request: Request, stream: bool, auth: Any, follow: bool) -> Response:
+        history: list[Response] = []
+        while True:
+            response = await self._send_single(request, auth)
+            try:
+                response.history = list(history)
+                if not (follow and response.is_redirect):
+                    if not stream:
+                        await response.aread()
+                    return response
+                if len(history) >= self.max_redirects:
+                    raise TooManyRedirects(f"exceeded max_redirects={self.max_redirects}", request=request)
+                next_request = self._build_redirect_request(request, response)
+                await response.aread()  # small; lets the connection be reused
+            except BaseException:
+                await response.aclose()
+                raise
+            history.append(response)
+            request = next_request
+
+    async def _send_single(self, request: Request, auth: Any) -> Response:
+        url = request.url
+        if auth is None and url.username is not None:
+            auth = BasicAuth(url.username, url.password or "")
+        if auth is not None and "authorization" not in request.headers:
+            request = auth.apply(request)
+        if not request.extensions.get("cookies_set"):
+            if "cookie" in request.headers:
+                del request.headers["cookie"]
+            self.cookies.set_cookie_header(request)
+        for hook in self.event_hooks["request"]:
+            result = hook(request)
+            if hasattr(result, "__await__"):
+                await result
+        start = await clock()
+        response = await self._transport.handle_request(request)
+        try:
+            response.elapsed = datetime.timedelta(seconds=await clock() - start)
+            response.request = request
+            response.max_body_size = self.max_body_size
+            self.cookies.extract_cookies(response)
+            response._set_cookies_from_headers()
+            for hook in self.event_hooks["response"]:
+                result = hook(response)
+                if hasattr(result, "__await__"):
+                    await result
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    def _build_redirect_request(self, request: Request, response: Response) -> Request:
+        status = response.status_code
+        method = request.method
+        if status == 303 and method != "HEAD":
+            method = "GET"
+        elif status == 302 and method not in ("GET", "HEAD"):
+            method = "GET"  # what every browser does
+        elif status == 301 and method == "POST":
+            method = "GET"
+        try:
+            url = request.url.join(response.headers["location"])
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the server's fault
+            raise _error(RequestError, "invalid Location header in a redirect", request, exc) from exc
+        if url.scheme not in ("http", "https"):
+            raise RequestError(f"redirect to an unsupported URL {str(url)!r}", request=request)
+        if not url.fragment and request.url.fragment:
+            url.fragment = request.url.fragment
+        headers = request.headers.copy()
+        if not _same_origin(request.url, url) and not _is_https_upgrade(request.url, url):
+            for name in ("authorization", "proxy-authorization"):
+                if name in headers:
+                    del headers[name]
+        if "host" in headers:
+            headers["Host"] = url.netloc
+        if "cookie" in headers:
+            del headers["cookie"]
+        new = Request.__new__(Request)
+        new.method = method
+        new.url = url
+        new.extensions = {k: v for k, v in request.extensions.items() if k != "cookies_set"}
+        if method != request.method or status in (301, 302, 303):
+            if method == "GET" or status in (301, 302, 303):
+                for name in _BODY_HEADERS:
+                    if name in headers:
+                        del headers[name]
+                new.stream = None
+            else:
+                new.stream = request.stream
+        else:
+            if not request.replayable:
+                raise RequestError(
+                    f"cannot follow a {status} redirect: the request body was a stream that cannot be replayed",
+                    request=request,
+                )
+            new.stream = request.stream
+        new.headers = headers
+        return new
+
+    async def request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryParams = None,
+        headers: Any = None,
+        content: Any = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        cookies: Any = None,
+        auth: Any = USE_SESSION_DEFAULT,
+        timeout: Any = USE_SESSION_DEFAULT,
+        follow_redirects: Any = USE_SESSION_DEFAULT,
+    ) -> Response:
+        """Send a request and read the whole response body (up to
+        ``max_body_size``).  The connection goes back to the pool at once."""
+        request = self.build_request(method, url, params=params, headers=headers, content=content, data=data,
+                                     files=files, json=json, cookies=cookies, timeout=timeout)  # fmt: skip
+        return await self.send(request, auth=auth, follow_redirects=follow_redirects)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryParams = None,
+        headers: Any = None,
+        content: Any = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        cookies: Any = None,
+        auth: Any = USE_SESSION_DEFAULT,
+        timeout: Any = USE_SESSION_DEFAULT,
+        follow_redirects: Any = USE_SESSION_DEFAULT,
+    ) -> AsyncIterator[Response]:
+        """``async with session.stream("GET", url) as response:`` gives the
+        response with its body unread; iterate :meth:`Response.aiter_bytes`.
+        The connection is released when the block ends."""
+        request = self.build_request(method, url, params=params, headers=headers, content=content, data=data,
+                                     files=files, json=json, cookies=cookies, timeout=timeout)  # fmt: skip
+        response = await self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def get(self, url: str | URL, **kwargs: Any) -> Response:
+        """``GET`` *url*; keyword arguments as for :meth:`request`."""
+        return await self.request("GET", url, **kwargs)
+
+    async def head(self, url: str | URL, **kwargs: Any) -> Response:
+        """``HEAD`` *url*."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: str | URL, **kwargs: Any) -> Response:
+        """``OPTIONS`` *url*."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def post(self, url: str | URL, **kwargs: Any) -> Response:
+        """``POST`` *url* (``content=``, ``data=``, ``files=`` or ``json=``)."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str | URL, **kwargs: Any) -> Response:
+        """``PUT`` *url*."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str | URL, **kwargs: Any) -> Response:
+        """``PATCH`` *url*."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str | URL, **kwargs: Any) -> Response:
+        """``DELETE`` *url*."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        if not self.is_closed:
+            self.is_closed = True
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> ClientSession:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

@@ -1,0 +1,298 @@
+"""One HTTP/1.1 connection: ``h11`` driven over a :mod:`stream <._streams>`.
+
+The loop is httpcore's: ask h11 for the next event; on ``NEED_DATA`` read
+from the stream and feed h11; otherwise hand the event up.  Everything the
+stream or h11 raises is translated here, once, into the HTTP error hierarchy,
+and any failure or cancellation in the middle of a request closes the
+connection: a half-used HTTP/1.1 connection can never be reused safely.
+
+State (``NEW`` -> ``ACTIVE`` -> ``IDLE`` -> ``ACTIVE`` ... -> ``CLOSED``) is
+changed synchronously by the pool; this class does the I/O.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Any
+
+import h11
+
+from ...errors import TaskTimeout
+from ...kernel.time import timeout_after
+from ._config import Timeout
+from ._errors import (
+    ConnectError,
+    ConnectTimeout,
+    LocalProtocolError,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    WriteError,
+    WriteTimeout,
+    _error,
+)
+from ._models import Headers, Request, Response
+
+__all__ = ["HTTP11Connection", "ServerDisconnected", "NEW", "ACTIVE", "IDLE", "CLOSED"]
+
+NEW, ACTIVE, IDLE, CLOSED = "NEW", "ACTIVE", "IDLE", "CLOSED"
+
+READ_SIZE = 65536
+_Data = h11.Data
+_EndOfMessage = h11.EndOfMessage
+_NEED_DATA = h11.NEED_DATA
+_DONE = h11.DONE
+
+
+class ServerDisconnected(RemoteProtocolError):
+    """The server closed a kept-alive connection before sending any byte of
+    the response.  The pool retries idempotent requests once on a new
+    connection; otherwise this is what the caller sees."""
+
+    def __init__(self, message: str, *, request: Request | None = None, reused: bool = False) -> None:
+        super().__init__(message, request=request)
+        self.reused = reused
+
+
+class HTTP11Connection:
+    """An HTTP/1.1 connection to one origin.
+
+    *connect* is a coroutine function returning a connected stream; it runs
+    when the first request is sent, under the connect timeout.  With
+    *absolute_form* the request target is the full URL (a plain-HTTP proxy).
+    """
+
+    def __init__(
+        self,
+        origin: tuple[str, str, int],
+        connect: Callable[[], Awaitable[Any]],
+        *,
+        keepalive_expiry: float | None = None,
+        max_header_size: int = 65536,
+        absolute_form: bool = False,
+    ) -> None:
+        self.origin = origin
+        self._connect = connect
+        self._stream: Any = None
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_size)
+        self.state = NEW
+        self.requests_handled = 0
+        self.keepalive_expiry = keepalive_expiry
+        self.expires_at: float | None = None
+        self.absolute_form = absolute_form
+        self._must_close = False
+
+    def __repr__(self) -> str:
+        return f"<HTTP11Connection {self.origin[0]}://{self.origin[1]}:{self.origin[2]} {self.state}>"
+
+    # -- synchronous state, used by the pool -------------------------------
+    @property
+    def stream(self) -> Any:
+        return self._stream
+
+    def is_available(self, now: float) -> bool:
+        """Idle, not expired, and the server has not closed it meanwhile."""
+        if self.state is not IDLE:
+            return False
+        if self.expires_at is not None and now >= self.expires_at:
+            return False
+        return not self._stream.is_readable()
+
+    def response_closed(self, now: float) -> None:
+        """The response was read to the end or abandoned: go idle if the
+        message exchange completed cleanly, else mark for closing."""
+        if self.state is CLOSED:
+            return
+        h = self._h11
+        if h.our_state is h11.IDLE and h.their_state is h11.IDLE and self._stream is not None:
+            self.state = IDLE  # assigned but never used (the request was cancelled first)
+            return
+        if h.our_state is _DONE and h.their_state is _DONE and not self._must_close:
+            h.start_next_cycle()
+            self.state = IDLE
+            self.expires_at = None if self.keepalive_expiry is None else now + self.keepalive_expiry
+        else:
+            self._must_close = True
+
+    @property
+    def must_close(self) -> bool:
+        return self._must_close or self.state is CLOSED
+
+    async def aclose(self) -> None:
+        """Close the stream.  Never blocks, so it is safe on any path."""
+        self.state = CLOSED
+        self._must_close = True
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await stream.aclose()
+
+    # -- I/O ------------------------------------------------------------------
+    async def handle_request(self, request: Request, timeout: Timeout) -> Response:
+        """Send *request* and receive the response head.  The body is read
+        later through the response's stream."""
+        reused = self.requests_handled > 0
+        self.requests_handled += 1
+        try:
+            if self._stream is None:
+                await self._open(request, timeout.connect)
+            await self._send_request(request, timeout.write, reused)
+            event = await self._receive_head(request, timeout.read, reused)
+        except BaseException:
+            await self.aclose()
+            raise
+        return Response(
+            event.status_code,
+            headers=Headers._from_h11(event.headers),
+            stream=_ResponseBody(self, request, timeout.read),
+            request=request,
+            http_version="HTTP/" + event.http_version.decode("ascii"),
+            reason=event.reason.decode("latin-1"),
+        )
+
+    async def _open(self, request: Request, connect_timeout: float | None) -> None:
+        try:
+            if connect_timeout is None:
+                self._stream = await self._connect()
+            else:
+                async with timeout_after(connect_timeout):
+                    self._stream = await self._connect()
+        except TaskTimeout as exc:
+            raise _error(ConnectTimeout, f"connecting took longer than {connect_timeout} s", request) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise _error(ConnectError, "TLS certificate verification failed", request, exc) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise _error(ConnectError, "could not connect", request, exc) from exc
+
+    def _target(self, request: Request) -> bytes:
+        url = request.url
+        if self.absolute_form:
+            return f"{url.scheme}://{url.netloc}{url.raw_path}".encode("ascii")
+        return url.raw_path.encode("ascii")
+
+    async def _send_request(self, request: Request, write_timeout: float | None, reused: bool) -> None:
+        h = self._h11
+        headers = request.headers
+        raw = headers.raw()
+        if "host" not in headers:
+            raw.insert(0, (b"Host", request.url.netloc.encode("ascii")))
+        body = request.stream
+        try:
+            head = h.send(h11.Request(method=request.method.encode("ascii"), target=self._target(request), headers=raw))
+            if body is None or isinstance(body, bytes):
+                data = head
+                if body:
+                    data += h.send(_Data(data=body))  # type: ignore[operator]
+                data += h.send(_EndOfMessage())  # type: ignore[operator]
+                await self._write(request, data, write_timeout, reused)  # type: ignore[arg-type]
+                return
+            await self._write(request, head, write_timeout, reused)  # type: ignore[arg-type]
+            async for chunk in body:
+                if chunk:
+                    await self._write(request, h.send(_Data(data=chunk)), write_timeout, False)  # type: ignore[arg-type]
+            await self._write(request, h.send(_EndOfMessage()), write_timeout, False)  # type: ignore[arg-type]
+        except h11.LocalProtocolError as exc:
+            raise _error(LocalProtocolError, "invalid request", request, exc) from exc
+
+    async def _write(self, request: Request, data: bytes, timeout: float | None, reused: bool) -> None:
+        try:
+            await self._stream.send_all(data, timeout)
+        except TimeoutError as exc:
+            raise _error(WriteTimeout, f"sending blocked for longer than {timeout} s", request) from exc
+        except (OSError, ssl.SSLError) as exc:
+            if reused:
+                raise ServerDisconnected(
+                    f"the server closed the kept-alive connection: {exc}", request=request, reused=True
+                ) from exc
+            raise _error(WriteError, "sending the request failed", request, exc) from exc
+
+    async def _receive_event(self, request: Request, timeout: float | None, reused: bool = False) -> Any:
+        h = self._h11
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _error(RemoteProtocolError, "invalid response from the server", request, exc) from exc
+            if event is not _NEED_DATA:
+                return event
+            try:
+                data = await self._stream.receive_some(READ_SIZE, timeout)
+            except TimeoutError as exc:
+                raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
+            except (OSError, ssl.SSLError) as exc:
+                if reused:
+                    raise ServerDisconnected(
+                        f"the server closed the kept-alive connection: {exc}", request=request, reused=True
+                    ) from exc
+                raise _error(ReadError, "receiving the response failed", request, exc) from exc
+            if not data and reused:
+                raise ServerDisconnected(
+                    "the server closed the kept-alive connection without sending a response",
+                    request=request,
+                    reused=True,
+                )
+            h.receive_data(data)
+
+    async def _receive_head(self, request: Request, timeout: float | None, reused: bool) -> Any:
+        while True:
+            event = await self._receive_event(request, timeout, reused)
+            reused = False  # bytes have arrived: no retry from here on
+            if isinstance(event, h11.Response):
+                return event
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                raise RemoteProtocolError(
+                    "the server closed the connection without sending a response", request=request
+                )
+            raise RemoteProtocolError(f"unexpected {type(event).__name__} from the server", request=request)
+
+    async def _next_body_chunk(self, request: Request, timeout: float | None) -> bytes | None:
+        """The next piece of the body, or ``None`` at its end."""
+        try:
+            while True:
+                event = await self._receive_event(request, timeout)
+                if type(event) is _Data:
+                    if event.data:
+                        return bytes(event.data)
+                    continue
+                if type(event) is _EndOfMessage:
+                    if self._h11.trailing_data[0]:
+                        self._must_close = True
+                        raise RemoteProtocolError(
+                            "the server sent more data than the response's Content-Length", request=request
+                        )
+                    return None
+                if isinstance(event, h11.ConnectionClosed):
+                    raise RemoteProtocolError("the server closed the connection mid-response", request=request)
+                raise RemoteProtocolError(  # pragma: no cover - h11 sends nothing else
+                    f"unexpected {type(event).__name__} in the response body", request=request
+                )
+        except BaseException:
+            await self.aclose()
+            raise
+
+
+class _ResponseBody(AsyncIterable[bytes]):
+    """The response body as an async iterator of bytes (a class, not an async
+    generator, so an abandoned body needs no finalizer to run)."""
+
+    __slots__ = ("_conn", "_request", "_timeout", "_done")
+
+    def __init__(self, conn: HTTP11Connection, request: Request, timeout: float | None) -> None:
+        self._conn = conn
+        self._request = request
+        self._timeout = timeout
+        self._done = False
+
+    def __aiter__(self) -> _ResponseBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        chunk = await self._conn._next_body_chunk(self._request, self._timeout)
+        if chunk is None:
+            self._done = True
+            raise StopAsyncIteration
+        return chunk

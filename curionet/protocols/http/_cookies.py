@@ -1,0 +1,129 @@
+"""A session's cookie jar: the stdlib ``http.cookiejar`` policy (domain,
+path, expiry and Secure rules) behind a small dict-like API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from http.cookiejar import Cookie, CookieJar
+from typing import Any
+
+from ._models import Request, Response
+
+__all__ = ["Cookies"]
+
+
+class _RequestShim:
+    """What ``CookieJar`` needs to know about a request (urllib's API)."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self.type = request.url.scheme
+        self.unverifiable = True
+        self.origin_req_host = request.url.host
+
+    def get_full_url(self) -> str:
+        return str(self._request.url)
+
+    def get_host(self) -> str:
+        return self._request.url.netloc
+
+    def get_type(self) -> str:
+        return self._request.url.scheme
+
+    @property
+    def host(self) -> str:
+        return self._request.url.netloc
+
+    def is_unverifiable(self) -> bool:
+        return True
+
+    def get_origin_req_host(self) -> str:
+        return self._request.url.host
+
+    def has_header(self, name: str) -> bool:
+        return name in self._request.headers
+
+    def get_header(self, name: str, default: Any = None) -> Any:
+        return self._request.headers.get(name, default)
+
+    def header_items(self) -> list[tuple[str, str]]:
+        return self._request.headers.multi_items()
+
+    def add_unredirected_header(self, name: str, value: str) -> None:
+        self._request.headers[name] = value
+
+
+class _HeadersShim:
+    def __init__(self, response: Response) -> None:
+        self._headers = response.headers
+
+    def get_all(self, name: str, default: Any = None) -> Any:
+        values = self._headers.get_list(name)
+        return values or default
+
+
+class _ResponseShim:
+    def __init__(self, response: Response) -> None:
+        self._info = _HeadersShim(response)
+
+    def info(self) -> _HeadersShim:
+        return self._info
+
+
+class Cookies(Mapping[str, str]):
+    """The cookies a session has received and sends back.
+
+    ``cookies["name"]`` reads a value (from any domain), :meth:`set` adds one,
+    ``cookies.jar`` is the underlying ``http.cookiejar.CookieJar``."""
+
+    def __init__(self, cookies: Any = None) -> None:
+        self.jar = CookieJar()
+        if isinstance(cookies, Cookies):
+            for cookie in cookies.jar:
+                self.jar.set_cookie(cookie)
+        elif cookies:
+            for name, value in dict(cookies).items():
+                self.set(name, value)
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        """Set a cookie (for every domain when *domain* is empty)."""
+        cookie = Cookie(
+            version=0, name=name, value=value, port=None, port_specified=False, domain=domain,
+            domain_specified=bool(domain), domain_initial_dot=domain.startswith("."), path=path,
+            path_specified=True, secure=False, expires=None, discard=True, comment=None, comment_url=None,
+            rest={}, rfc2109=False,
+        )  # fmt: skip
+        self.jar.set_cookie(cookie)
+
+    def extract_cookies(self, response: Response) -> None:
+        """Store the ``Set-Cookie`` fields of *response*."""
+        if "set-cookie" in response.headers:
+            self.jar.extract_cookies(_ResponseShim(response), _RequestShim(response.request))  # type: ignore[arg-type]
+
+    def set_cookie_header(self, request: Request) -> None:
+        """Add a ``Cookie`` header for the cookies that match *request*."""
+        if len(self.jar):
+            self.jar.add_cookie_header(_RequestShim(request))  # type: ignore[arg-type]
+
+    def __getitem__(self, name: str) -> str:
+        for cookie in self.jar:
+            if cookie.name == name:
+                return cookie.value or ""
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(c.name for c in self.jar))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def delete(self, name: str) -> None:
+        for cookie in list(self.jar):
+            if cookie.name == name:
+                self.jar.clear(cookie.domain, cookie.path, cookie.name)
+
+    def clear(self) -> None:
+        self.jar.clear()
+
+    def __repr__(self) -> str:
+        return f"<Cookies {dict(self)!r}>"

@@ -1,0 +1,382 @@
+"""The connection pool and the HTTP transport built on it.
+
+Discussion: bookkeeping apart from I/O.  Every change to the pool's state
+(which request owns which connection, which connections are idle, expired or
+to be closed) happens in :meth:`ConnectionPool._assign`, a plain synchronous
+function that returns the connections to close.  The coroutines around it
+only wait and do I/O, and they call ``_assign`` again in ``finally``/
+``except BaseException`` blocks, which cannot be interrupted (closing never
+blocks; the kernel delivers a cancellation only at a blocking trap).  So a
+request cancelled at any ``await`` (waiting for a slot, connecting, sending,
+receiving the head, reading the body) gives back its slot, and its
+connection is closed unless it finished a clean exchange.  This is
+httpcore's design, minus its thread/async duality.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ...errors import TaskTimeout
+from ...kernel.kernel import current_kernel
+from ...kernel.sched import SchedBarrier
+from ...kernel.time import timeout_after
+from ...kernel.traps import _scheduler_wait
+from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout, create_ssl_context
+from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection, ServerDisconnected
+from ._errors import PoolTimeout, ProxyError, RemoteProtocolError, UnsupportedProtocol, _error
+from ._models import URL, Request, Response
+from ._streams import TLSStream, open_stream
+
+__all__ = ["ConnectionPool", "AsyncBaseTransport", "HTTPTransport", "MockTransport", "Connector"]
+
+#: ``async connector(host, port, *, ssl_context, server_hostname) -> stream``
+Connector = Callable[..., Awaitable[Any]]
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+def _now() -> float:
+    kernel = current_kernel()
+    return kernel.clock.current_time() if kernel is not None else 0.0  # type: ignore[no-any-return]
+
+
+class _PoolRequest:
+    """A request waiting for, or holding, a connection."""
+
+    __slots__ = ("request", "key", "connection", "force_new", "_waiting")
+
+    def __init__(self, request: Request, key: tuple[Any, ...]) -> None:
+        self.request = request
+        self.key = key
+        self.connection: HTTP11Connection | None = None
+        self.force_new = False
+        self._waiting = SchedBarrier()
+
+    def assign(self, connection: HTTP11Connection) -> None:
+        self.connection = connection
+        connection.state = ACTIVE
+        if self._waiting:
+            self._waiting._wake(len(self._waiting))
+
+    async def wait_for_connection(self, timeout: float | None) -> HTTP11Connection:
+        if self.connection is None:
+            try:
+                async with timeout_after(timeout):
+                    while self.connection is None:
+                        await _scheduler_wait(self._waiting, "HTTP_POOL_WAIT")
+            except TaskTimeout as exc:
+                raise _error(PoolTimeout, f"no connection available within {timeout} s", self.request) from exc
+        return self.connection
+
+
+class ConnectionPool:
+    """Keep-alive connections keyed by origin (and proxy), within
+    :class:`Limits`.  Use through :class:`HTTPTransport`."""
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        proxy: str | URL | None = None,
+        connector: Connector | None = None,
+        max_header_size: int = 65536,
+        no_proxy: list[str] | None = None,
+    ) -> None:
+        self._ssl_context = ssl_context
+        self._limits = limits
+        self._proxy = URL(proxy) if proxy is not None else None
+        self._no_proxy = no_proxy or []
+        self._connector: Connector = connector or open_stream
+        self._max_header_size = max_header_size
+        self._connections: list[HTTP11Connection] = []
+        self._requests: list[_PoolRequest] = []
+        self._closed = False
+
+    # -- introspection (tests, monitors) --------------------------------------
+    @property
+    def connections(self) -> list[HTTP11Connection]:
+        """Every connection, in least-recently-used order."""
+        return list(self._connections)
+
+    @property
+    def active_connections(self) -> int:
+        return sum(1 for c in self._connections if c.state in (ACTIVE, NEW))
+
+    @property
+    def idle_connections(self) -> int:
+        return sum(1 for c in self._connections if c.state is IDLE)
+
+    @property
+    def pending_requests(self) -> int:
+        return sum(1 for r in self._requests if r.connection is None)
+
+    def __repr__(self) -> str:
+        return (
+            f"<ConnectionPool active={self.active_connections} idle={self.idle_connections} "
+            f"waiting={self.pending_requests}>"
+        )
+
+    # -- synchronous bookkeeping ----------------------------------------------
+    def _key(self, url: URL) -> tuple[Any, ...]:
+        proxy = self._proxy
+        if proxy is not None and not any(url.host == h or url.host.endswith("." + h) for h in self._no_proxy):
+            return (url.scheme, url.host, url.port, proxy.origin)
+        return (url.scheme, url.host, url.port, None)
+
+    def _new_connection(self, key: tuple[Any, ...]) -> HTTP11Connection:
+        scheme, host, port, via = key
+        absolute = via is not None and scheme == "http"
+        conn = HTTP11Connection(
+            (scheme, host, port),
+            lambda: self._open(scheme, host, port, via),
+            keepalive_expiry=self._limits.keepalive_expiry,
+            max_header_size=self._max_header_size,
+            absolute_form=absolute,
+        )
+        conn.key = key  # type: ignore[attr-defined]
+        return conn
+
+    def _assign(self) -> list[HTTP11Connection]:
+        """Match waiting requests to connections; return the connections to
+        close.  Synchronous: no await may split this."""
+        now = _now()
+        limits = self._limits
+        closing: list[HTTP11Connection] = []
+        live: list[HTTP11Connection] = []
+        for conn in self._connections:
+            if conn.state is CLOSED or (conn.state is IDLE and not conn.is_available(now)):
+                closing.append(conn)
+            else:
+                live.append(conn)
+        self._connections = live
+        max_conns = limits.max_connections
+        for preq in self._requests:
+            if preq.connection is not None:
+                continue
+            key = preq.key
+            chosen = None
+            if not preq.force_new:
+                for conn in live:
+                    if conn.state is IDLE and conn.key == key:  # type: ignore[attr-defined]
+                        chosen = conn
+                        break
+            if chosen is None:
+                if max_conns is None or len(live) < max_conns:
+                    chosen = self._new_connection(key)
+                    live.append(chosen)
+                else:
+                    victim = next((c for c in live if c.state is IDLE), None)
+                    if victim is None:
+                        continue  # wait for a connection to be released
+                    live.remove(victim)
+                    victim.state = CLOSED
+                    closing.append(victim)
+                    chosen = self._new_connection(key)
+                    live.append(chosen)
+            else:
+                # Most recently used last: reuse keeps warm connections warm.
+                live.remove(chosen)
+                live.append(chosen)
+            preq.assign(chosen)
+        max_idle = limits.max_keepalive_connections
+        if max_idle is not None:
+            idle = [c for c in live if c.state is IDLE]
+            for conn in idle[: max(0, len(idle) - max_idle)]:
+                live.remove(conn)
+                conn.state = CLOSED
+                closing.append(conn)
+        return closing
+
+    def _release(self, preq: _PoolRequest) -> list[HTTP11Connection]:
+        """*preq* is done (response closed, failed or cancelled)."""
+        try:
+            self._requests.remove(preq)
+        except ValueError:
+            pass
+        conn = preq.connection
+        preq.connection = None
+        if conn is not None:
+            if conn.state is NEW:
+                conn.state = CLOSED  # never connected: nothing to keep
+            elif conn.state is ACTIVE:
+                conn.response_closed(_now())
+                if conn.must_close:
+                    conn.state = CLOSED
+        return self._assign()
+
+    @staticmethod
+    async def _close_all(connections: list[HTTP11Connection]) -> None:
+        for conn in connections:
+            await conn.aclose()
+
+    # -- I/O --------------------------------------------------------------------
+    async def _open(self, scheme: str, host: str, port: int, via: tuple[str, str, int] | None) -> Any:
+        ctx = None
+        if scheme == "https":
+            ctx = self._ssl_context if self._ssl_context is not None else create_ssl_context()
+        if via is None:
+            return await self._connector(host, port, ssl_context=ctx, server_hostname=host)
+        pscheme, phost, pport = via
+        pctx = create_ssl_context() if pscheme == "https" else None
+        stream = await self._connector(phost, pport, ssl_context=pctx, server_hostname=phost)
+        if scheme == "http":
+            return stream
+        try:
+            await self._connect_tunnel(stream, host, port)
+            tls = TLSStream(stream, ctx, host)  # type: ignore[arg-type]
+            await tls.do_handshake()
+            return tls
+        except BaseException:
+            await stream.aclose()
+            raise
+
+    async def _connect_tunnel(self, stream: Any, host: str, port: int) -> None:
+        import h11
+
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        headers = [(b"Host", target.encode("ascii"))]
+        proxy = self._proxy
+        if proxy is not None and proxy.username is not None:
+            from ._auth import basic_auth_header
+
+            headers.append((b"Proxy-Authorization", basic_auth_header(proxy.username, proxy.password or "")))
+        conn = h11.Connection(h11.CLIENT)
+        await stream.send_all(conn.send(h11.Request(method=b"CONNECT", target=target.encode("ascii"),
+                                                    headers=headers)))
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(65536)
+                if not data:
+                    raise ProxyError(f"the proxy closed the connection during CONNECT {target}")
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Response):
+                if not 200 <= event.status_code < 300:
+                    raise ProxyError(f"the proxy answered {event.status_code} to CONNECT {target}")
+                return
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            raise ProxyError(f"unexpected {type(event).__name__} from the proxy")
+
+    async def handle_request(self, request: Request) -> Response:
+        """Send *request* on a pooled connection; return the response with
+        its body unread.  Closing the response gives the connection back."""
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}", request=request)
+        if not url.host:
+            raise UnsupportedProtocol("the URL has no host", request=request)
+        if self._closed:
+            raise RuntimeError("the connection pool is closed")
+        timeout: Timeout = request.extensions.get("timeout") or DEFAULT_TIMEOUT
+        preq = _PoolRequest(request, self._key(url))
+        self._requests.append(preq)
+        retried = False
+        try:
+            while True:
+                await self._close_all(self._assign())
+                conn = await preq.wait_for_connection(timeout.pool)
+                try:
+                    response = await conn.handle_request(request, timeout)
+                except ServerDisconnected as exc:
+                    if retried or not exc.reused or request.method not in _IDEMPOTENT or not request.replayable:
+                        raise RemoteProtocolError(str(exc), request=request) from exc
+                    retried = True
+                    preq.connection = None
+                    preq.force_new = True
+                    continue
+                break
+        except BaseException:
+            await self._close_all(self._release(preq))
+            raise
+        response._on_close = lambda: self._response_closed(preq)
+        return response
+
+    async def _response_closed(self, preq: _PoolRequest) -> None:
+        await self._close_all(self._release(preq))
+
+    async def aclose(self) -> None:
+        """Close every connection.  Responses still being read fail."""
+        self._closed = True
+        conns, self._connections = self._connections, []
+        for preq in self._requests:
+            preq.connection = None
+        await self._close_all(conns)
+
+    async def __aenter__(self) -> ConnectionPool:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+class AsyncBaseTransport:
+    """What :class:`ClientSession` sends requests through.  Subclass it to
+    intercept requests (see :class:`MockTransport`)."""
+
+    async def handle_request(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        pass
+
+
+class HTTPTransport(AsyncBaseTransport):
+    """The real transport: a :class:`ConnectionPool` with TLS settings.
+
+    ``connector`` replaces how streams are opened (tests use it to count or
+    break connections); by default the Happy Eyeballs connector."""
+
+    def __init__(
+        self,
+        *,
+        verify: bool | str | ssl.SSLContext = True,
+        cert: Any = None,
+        trust_env: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        proxy: str | URL | None = None,
+        connector: Connector | None = None,
+        max_header_size: int = 65536,
+        no_proxy: list[str] | None = None,
+    ) -> None:
+        self._verify = verify
+        self._cert = cert
+        self._trust_env = trust_env
+        self._ctx: ssl.SSLContext | None = None
+        if not isinstance(verify, bool) or cert is not None or not verify or trust_env:
+            self._ctx = create_ssl_context(verify, cert, trust_env)
+        self.pool = ConnectionPool(
+            ssl_context=self._ctx, limits=limits, proxy=proxy, connector=connector,
+            max_header_size=max_header_size, no_proxy=no_proxy,
+        )  # fmt: skip
+
+    async def handle_request(self, request: Request) -> Response:
+        return await self.pool.handle_request(request)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+class MockTransport(AsyncBaseTransport):
+    """A transport that calls ``handler(request)`` (sync or async) instead of
+    the network; the handler returns a :class:`Response`."""
+
+    def __init__(self, handler: Callable[[Request], Any]) -> None:
+        self.handler = handler
+
+    async def handle_request(self, request: Request) -> Response:
+        if request.stream is not None and not isinstance(request.stream, bytes):
+            chunks = [chunk async for chunk in request.stream]
+            request.stream = b"".join(chunks)
+        response = self.handler(request)
+        if hasattr(response, "__await__"):
+            response = await response
+        if not isinstance(response, Response):
+            raise TypeError(f"the MockTransport handler returned {response!r}, not a Response")
+        response.request = request
+        return response
