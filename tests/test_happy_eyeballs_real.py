@@ -20,10 +20,11 @@ import contextlib
 import os
 import select
 import socket
+import ssl
 
 import pytest
 
-from curionet import TaskTimeout, timeout_after
+from curionet import TaskTimeout, spawn, timeout_after
 from curionet.kernel.io import Socket
 from curionet.kernel.traps import _get_kernel
 from curionet.protocols.happy_eyeballs import getaddrinfo_resolver, open_tcp_stream
@@ -207,3 +208,69 @@ async def test_local_address_is_bound():
     with ipv4_listener() as (_, port4):
         async with await open_tcp_stream("127.0.0.1", port4, local_address="127.0.0.1") as sock:
             assert sock.getsockname()[0] == "127.0.0.1"
+
+
+def _v4_only(port4: int):
+    async def resolver(host, port, family):
+        if family == socket.AF_INET:
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port4))]
+        raise socket.gaierror(socket.EAI_NONAME, "no AAAA")
+
+    return resolver
+
+
+@contextlib.contextmanager
+def _tls_pair(hostname: str):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(hostname).configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    yield server_ctx, client_ctx
+
+
+async def _tls_echo_once(listener: Socket, server_ctx) -> None:
+    from curionet import ssl as cssl
+
+    client, _ = await listener.accept()
+    try:
+        tls = await cssl.SSLContext.wrap(server_ctx).wrap_socket(client, server_side=True)
+    except (ssl.SSLError, OSError):
+        return  # the client refused our certificate; _wrap closed the socket
+    async with tls:
+        data = await tls.recv(100)
+        await tls.sendall(data.upper())
+
+
+async def test_tls_after_connecting():
+    with _tls_pair("dual.localhost") as (server_ctx, client_ctx):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.bind(("127.0.0.1", 0))
+        raw.listen(8)
+        async with Socket(raw) as listener:
+            server = await spawn(_tls_echo_once, listener, server_ctx)
+            sock = await open_tcp_stream("dual.localhost", 443, ssl=client_ctx, resolver=_v4_only(raw.getsockname()[1]))
+            async with sock:
+                assert isinstance(sock._socket, ssl.SSLSocket)
+                assert sock.getpeercert()["subjectAltName"] == (("DNS", "dual.localhost"),)
+                await sock.sendall(b"hello")
+                assert await sock.recv(100) == b"HELLO"
+            await server.join()
+
+
+async def test_tls_failure_closes_the_socket():
+    with _tls_pair("dual.localhost") as (server_ctx, client_ctx):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.bind(("127.0.0.1", 0))
+        raw.listen(8)
+        async with Socket(raw) as listener:
+            before = _open_fds()
+            server = await spawn(_tls_echo_once, listener, server_ctx)
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await open_tcp_stream(
+                    "dual.localhost", 443, ssl=client_ctx, server_hostname="other.localhost",
+                    resolver=_v4_only(raw.getsockname()[1]),
+                )  # fmt: skip
+            await server.join()
+            assert _open_fds() - before == set()

@@ -680,7 +680,7 @@ async def open_tcp_stream(
     host: str,
     port: Any,
     *,
-    ssl: _ssl.SSLContext | bool | None = None,
+    ssl: Any = None,
     server_hostname: str | None = None,
     happy_eyeballs_delay: float = 0.25,
     resolution_delay: float = 0.05,
@@ -705,9 +705,10 @@ async def open_tcp_stream(
 
     *family* ``AF_INET`` or ``AF_INET6`` restricts the lookup to one family.
     *local_address* (an IP string or an ``(ip, port)`` tuple) is bound before
-    connecting.  With *ssl* (an :class:`ssl.SSLContext`, or ``True`` for the
-    default context) the connection is wrapped in TLS for *server_hostname*
-    (default: *host*) after it is made.
+    connecting.  With *ssl* (an :class:`ssl.SSLContext` or a
+    ``curionet.ssl.SSLContext``, or ``True`` for the default context) the
+    connection is wrapped in TLS for *server_hostname* (default: *host*)
+    after it is made.
 
     Returns a connected :class:`curionet.kernel.io.Socket`.  Raises
     :class:`socket.gaierror` when no address is found, or one ``OSError``
@@ -757,25 +758,15 @@ async def open_tcp_stream(
     return await _wrap_tls(sock, ssl, server_hostname if server_hostname is not None else host)
 
 
-async def _wrap_tls(sock: Any, context: _ssl.SSLContext | bool, server_hostname: str) -> Any:
-    """Wrap a connected curionet socket in TLS and run the handshake.
-    The socket is closed if that fails."""
-    from ..kernel.io import Socket
+async def _wrap_tls(sock: Any, context: Any, server_hostname: str) -> Any:
+    """Wrap a connected curionet socket in TLS (``curionet.ssl``) and run the
+    handshake.  The socket is closed if that fails."""
+    from .. import ssl as _curionet_ssl
 
     try:
-        if context is True:
-            context = _ssl.create_default_context()
-        if not isinstance(context, _ssl.SSLContext):
-            raise TypeError(f"ssl must be an ssl.SSLContext or True, not {context!r}")
-        # wrap_socket detaches the plain socket: the fd moves to the TLS socket.
-        tls = context.wrap_socket(sock._socket, server_hostname=server_hostname, do_handshake_on_connect=False)
+        ctx = _ssl.create_default_context() if context is True else _curionet_ssl._stdlib_context(context)
     except BaseException:
         await sock.close()
         raise
-    wrapped = Socket(tls)
-    try:
-        await wrapped.do_handshake()
-    except BaseException:
-        await wrapped.close()
-        raise
-    return wrapped
+    # curionet.ssl closes the socket when the wrap or the handshake fails.
+    return await _curionet_ssl._wrap(ctx, sock, server_hostname=server_hostname)
