@@ -55,3 +55,4 @@ from .kernel import (
 )
 
 # -- later layers register their public names below, one block per module --
+from .protocols.happy_eyeballs import open_tcp_stream as open_tcp_stream  # RFC 8305 connector (issue 5)
