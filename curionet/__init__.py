@@ -25,6 +25,7 @@ from .errors import (
     UncaughtTimeoutError as UncaughtTimeoutError,
     WriteResourceBusy as WriteResourceBusy,
 )
+from .file import anext as anext, aopen as aopen  # async files (issue 4)
 from .kernel import (
     Activation as Activation,
     BoundedSemaphore as BoundedSemaphore,
@@ -53,6 +54,34 @@ from .kernel import (
     spawn as spawn,
     timeout_after as timeout_after,
 )
+from .meta import awaitable as awaitable  # issue 4
+from .network import (  # sockets, streams, servers (issue 3)
+    open_connection as open_connection,
+    open_unix_connection as open_unix_connection,
+    run_server as run_server,
+    tcp_server as tcp_server,
+    tcp_server_socket as tcp_server_socket,
+    unix_server as unix_server,
+    unix_server_socket as unix_server_socket,
+)
+from .protocols.happy_eyeballs import open_tcp_stream as open_tcp_stream  # RFC 8305 connector (issue 5)
+from .signal import SignalEvent as SignalEvent, SignalQueue as SignalQueue  # Unix signals for tasks (issue 4)
 
 # -- later layers register their public names below, one block per module --
-from .protocols.happy_eyeballs import open_tcp_stream as open_tcp_stream  # RFC 8305 connector (issue 5)
+from .thread import (  # issue 4
+    AWAIT as AWAIT,
+    AsyncThread as AsyncThread,
+    async_thread as async_thread,
+    spawn_thread as spawn_thread,
+)
+from .universal import (  # shared by threads, tasks and asyncio (issue 4)
+    UniversalEvent as UniversalEvent,
+    UniversalQueue as UniversalQueue,
+    UniversalResult as UniversalResult,
+)
+from .workers import (  # thread and process pools (issue 4)
+    block_in_thread as block_in_thread,
+    run_in_executor as run_in_executor,
+    run_in_process as run_in_process,
+    run_in_thread as run_in_thread,
+)

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from .kernel.kernel import current_kernel
 from .kernel.task import instantiate_coroutine as _instantiate
 
-__all__ = ["curio_running", "curionet_running", "iscoroutinefunction", "instantiate_coroutine"]
+__all__ = [
+    "curio_running",
+    "curionet_running",
+    "iscoroutinefunction",
+    "instantiate_coroutine",
+    "awaitable",
+    "from_coroutine",
+]
 
 
 def curionet_running() -> bool:
@@ -49,4 +57,57 @@ def instantiate_coroutine(corofunc: Any, *args: Any, **kwargs: Any) -> Any:
     return _instantiate(corofunc, args)
 
 
-_ = Callable
+def awaitable(syncfunc: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: attach an async implementation to the synchronous function
+    *syncfunc* under one name (Curio's ``meta.awaitable``)::
+
+        def spam(x): ...          # used from synchronous code
+
+        @awaitable(spam)
+        async def spam(x): ...    # used from async code: await spam(x)
+
+    Curio picks the version by inspecting the caller's frame.  curionet asks
+    whether a curionet kernel (or an asyncio loop) runs in the calling thread:
+    if so the async version is called, otherwise the synchronous one.  So
+    synchronous code running inside the kernel's thread gets the async
+    version (a coroutine); such code should not call blocking functions
+    anyway.  The two functions must take the same arguments."""
+    if not callable(syncfunc) or iscoroutinefunction(syncfunc):
+        raise TypeError("awaitable() expects the synchronous function as its argument")
+
+    def decorate(asyncfunc: Callable[..., Any]) -> Callable[..., Any]:
+        if not iscoroutinefunction(asyncfunc):
+            raise TypeError(f"@awaitable({syncfunc.__name__}) must decorate an async function")
+
+        @functools.wraps(asyncfunc)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if current_kernel() is not None or _asyncio_running():
+                return asyncfunc(*args, **kwargs)
+            return syncfunc(*args, **kwargs)
+
+        wrapper._awaitable = True  # type: ignore[attr-defined]
+        wrapper._syncfunc = syncfunc  # type: ignore[attr-defined]
+        wrapper._asyncfunc = asyncfunc  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def _asyncio_running() -> bool:
+    aio = sys.modules.get("asyncio")
+    return aio is not None and aio.events._get_running_loop() is not None
+
+
+def from_coroutine(level: int = 2) -> bool:
+    """``True`` if the function that called the caller of ``from_coroutine``
+    (``level`` frames up) is a coroutine (Curio's ``meta.from_coroutine``).
+
+    This is the one helper here that needs stack-frame inspection; it is
+    kept for Curio programs that use it.  Prefer :func:`awaitable` or
+    :func:`curionet_running`."""
+    try:
+        frame = sys._getframe(level)
+    except ValueError:  # the stack is not that deep
+        return False
+    return bool(frame.f_code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+                                         | inspect.CO_ASYNC_GENERATOR))  # fmt: skip

@@ -164,7 +164,7 @@ async def spawn_thread(func: Callable[..., Any] | None = None, *args: Any, daemo
     async def _driver() -> Any:
         return await holder[0]._drive(func, args)
 
-    thread = kernel._new_task(_driver(), daemon, AsyncThread)
+    thread: Any = kernel._new_task(_driver(), daemon, AsyncThread)
     holder.append(thread)
     return thread  # type: ignore[no-any-return]
 

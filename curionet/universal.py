@@ -90,11 +90,11 @@ class _TaskWaiter:
 
     def notify(self) -> None:
         self.notified = True
-        kernel = self._kernel
+        kernel: Any = self._kernel
         # Directly only from task code in the kernel's own thread; from other
         # threads (or from a signal handler that interrupted the kernel's
         # poll) through the kernel's wake-up channel.
-        if self._sched._queue and current_kernel() is kernel and kernel._current is not None:
+        if self._sched._queue and kernel._current is not None and current_kernel() is kernel:
             self._sched._wake(1)
         else:
             kernel.call_soon_threadsafe(self._wake)

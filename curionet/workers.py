@@ -437,7 +437,7 @@ async def run_in_process(func: Callable[..., Any], *args: Any) -> Any:
     by *func* is re-raised here with the worker's traceback as ``__cause__``.
     If the task is cancelled, the worker is terminated and reaped before the
     cancellation propagates."""
-    kernel = current_kernel() or await _get_kernel()
+    kernel: Any = current_kernel() or await _get_kernel()
     pool: _ProcessPool | None = getattr(kernel, "_curionet_process_pool", None)
     if pool is None:
         pool = kernel._curionet_process_pool = _ProcessPool()

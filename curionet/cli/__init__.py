@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-SUBCOMMANDS = ["demo"]
+SUBCOMMANDS = ["demo", "connect", "monitor"]
 
 
 def build_parser() -> argparse.ArgumentParser:
