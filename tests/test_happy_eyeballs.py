@@ -444,7 +444,10 @@ async def test_all_attempts_fail(autojump_clock):
     err = info.value
     assert isinstance(err, ConnectionRefusedError)  # every attempt was refused
     assert err.errno == errno.ECONNREFUSED
-    assert f"{HOST}:{PORT}" in str(err) and "all 3 connection attempts" in str(err)
+    assert str(err) == (
+        f"[Errno {errno.ECONNREFUSED}] all 3 connection attempts to {HOST}:{PORT} failed: "
+        "refused by ::1; refused by 127.0.0.1; refused by 127.0.0.2"
+    )
     assert isinstance(err.__cause__, ExceptionGroup)
     assert [str(e) for e in err.__cause__.exceptions] == [
         f"[Errno {errno.ECONNREFUSED}] refused by {a}" for a in ("::1", "127.0.0.1", "127.0.0.2")

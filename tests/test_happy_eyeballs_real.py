@@ -185,7 +185,7 @@ async def test_everything_refused_on_real_sockets():
             before = _open_fds()
             with pytest.raises(ConnectionRefusedError) as info:
                 await open_tcp_stream("dual.localhost", 80, resolver=resolver_for(port6, s4.getsockname()[1]))
-            assert "dual.localhost:80" in str(info.value)
+            assert "dual.localhost:80" in str(info.value) and "Connection refused" in str(info.value)
             assert len(info.value.__cause__.exceptions) == (2 if HAVE_IPV6 else 1)
             assert _open_fds() - before == set()
 

@@ -37,6 +37,7 @@ import concurrent.futures
 import errno
 import ipaddress
 import logging
+import os
 import socket
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -463,7 +464,7 @@ class Planner:
         return GiveUp(self._error())
 
     def _error(self) -> BaseException:
-        where = f"{self.host}:{self.port}"
+        where = _format_address((self.host, self.port))
         if not self.tried and not self.errors:
             details = "; ".join(f"{family_name(f)}: {e}" for f, e in sorted(self.resolution_errors.items()))
             rcodes = [getattr(e, "errno", None) for e in self.resolution_errors.values()]
@@ -473,9 +474,11 @@ class Planner:
             return err
         codes = {getattr(e, "errno", None) for e in self.errors}
         n = len(self.errors)
-        msg = f"all {n} connection attempt{'s' if n != 1 else ''} to {where} failed: " + "; ".join(
-            str(e) for e in self.errors
-        )
+        reasons = "; ".join((e.strerror if isinstance(e, OSError) and e.strerror else str(e)) for e in self.errors)
+        if n == 1:
+            msg = f"the connection attempt to {where} failed: {reasons}"
+        else:
+            msg = f"all {n} connection attempts to {where} failed: {reasons}"
         if len(codes) == 1 and None not in codes:
             err = OSError(codes.pop(), msg)  # e.g. ConnectionRefusedError when all were refused
         else:
@@ -551,7 +554,7 @@ class StdlibSocketLayer:
             await _write_wait(sock.fileno())
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            raise OSError(err, f"connect to {_format_address(address)} failed: {errno.errorcode.get(err, err)}")
+            raise OSError(err, f"{_format_address(address)}: {os.strerror(err)} ({errno.errorcode.get(err, err)})")
 
     async def close(self, sock: Any) -> None:
         fd = sock.fileno()
