@@ -205,9 +205,16 @@ class ClientSession:
             raise _error(TotalTimeout, f"the request took longer than {total} s", request) from exc
 
     async def _send_handling_redirects(self, request: Request, stream: bool, auth: Any, follow: bool) -> Response:
+        # Credentials go on the first request only: a same-origin redirect
+        # keeps the header, a cross-origin one loses it.
+        url = request.url
+        if auth is None and url.username is not None:
+            auth = BasicAuth(url.username, url.password or "")
+        if auth is not None and "authorization" not in request.headers:
+            request = auth.apply(request)
         history: list[Response] = []
         while True:
-            response = await self._send_single(request, auth)
+            response = await self._send_single(request)
             try:
                 response.history = list(history)
                 if not (follow and response.is_redirect):
@@ -224,12 +231,7 @@ class ClientSession:
             history.append(response)
             request = next_request
 
-    async def _send_single(self, request: Request, auth: Any) -> Response:
-        url = request.url
-        if auth is None and url.username is not None:
-            auth = BasicAuth(url.username, url.password or "")
-        if auth is not None and "authorization" not in request.headers:
-            request = auth.apply(request)
+    async def _send_single(self, request: Request) -> Response:
         if not request.extensions.get("cookies_set"):
             if "cookie" in request.headers:
                 del request.headers["cookie"]
