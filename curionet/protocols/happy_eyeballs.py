@@ -33,7 +33,6 @@ longer than one delay), never sooner than 10 ms after the previous start.
 
 from __future__ import annotations
 
-import concurrent.futures
 import errno
 import ipaddress
 import logging
@@ -47,7 +46,7 @@ from typing import Any, Protocol
 from ..kernel.sync import Event
 from ..kernel.task import TaskGroup, disable_cancellation
 from ..kernel.time import clock, ignore_after
-from ..kernel.traps import _future_wait, _io_release, _write_wait
+from ..kernel.traps import _io_release, _write_wait
 
 __all__ = [
     "open_tcp_stream",
@@ -493,27 +492,17 @@ class Planner:
 
 Resolver = Callable[[str, Any, int], Awaitable[Sequence[AddrInfo]]]
 
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _resolver_pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="curionet-resolver")
-    return _executor
 
 
 async def getaddrinfo_resolver(host: str, port: Any, family: int) -> list[AddrInfo]:
     """The default resolver: ``socket.getaddrinfo`` for one *family*, for TCP,
-    run in a worker thread so the kernel keeps running.  A resolver is any
-    async callable with this signature."""
-    future = _resolver_pool().submit(socket.getaddrinfo, host, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        await _future_wait(future)
-    except BaseException:
-        future.cancel()  # the lookup itself cannot be interrupted; its answer is dropped
-        raise
-    return future.result()
+    run in a worker thread (``curionet.socket.getaddrinfo``) so the kernel
+    keeps running.  A resolver is any async callable with this signature."""
+    from .. import socket as _curionet_socket
+
+    return await _curionet_socket.getaddrinfo(  # type: ignore[misc,no-any-return]
+        host, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
 
 
 class SocketLayer(Protocol):
