@@ -76,6 +76,7 @@ class HTTP11Connection:
         self._connect = connect
         self._stream: Any = None
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_size)
+        self._max_header_size = max_header_size
         self.state = NEW
         self.requests_handled = 0
         self.keepalive_expiry = keepalive_expiry
@@ -238,6 +239,13 @@ class HTTP11Connection:
             event = await self._receive_event(request, timeout, reused)
             reused = False  # bytes have arrived: no retry from here on
             if isinstance(event, h11.Response):
+                # h11 only bounds a head still incomplete; one that arrived
+                # whole in a single read is measured here.
+                size = sum(len(n) + len(v) + 4 for n, v in event.headers)
+                if size > self._max_header_size:
+                    raise RemoteProtocolError(
+                        f"response headers larger than {self._max_header_size} bytes", request=request
+                    )
                 return event
             if isinstance(event, h11.InformationalResponse):
                 continue

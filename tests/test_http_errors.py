@@ -1,0 +1,123 @@
+"""Bad peers give typed errors naming the URL: never a hang, a leaked
+connection or a silently truncated body."""
+
+import socket
+
+import pytest
+from http_testing import H11Server
+
+from curionet.protocols.http import (
+    ClientSession,
+    ConnectError,
+    HTTPError,
+    RemoteProtocolError,
+    TransportError,
+)
+
+
+def raw_server(payload):
+    return H11Server(lambda c, r, req, body: payload).start()
+
+
+async def expect_remote_error(payload, path="/x", **session_kwargs):
+    srv = raw_server(payload)
+    try:
+        async with ClientSession(**session_kwargs) as session:
+            with pytest.raises(RemoteProtocolError) as info:
+                await session.get(srv.url(path))
+            assert srv.url(path) in str(info.value)
+            assert info.value.request.url == srv.url(path)
+            assert session.transport.pool.active_connections == 0
+            assert session.transport.pool.idle_connections == 0
+        return info.value
+    finally:
+        srv.stop()
+
+
+async def test_malformed_status_line():
+    await expect_remote_error(b"HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n")
+    await expect_remote_error(b"garbage garbage\r\n\r\n")
+
+
+async def test_oversized_headers():
+    huge = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 100_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    await expect_remote_error(huge)
+    small = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 2000 + b"\r\nContent-Length: 0\r\n\r\n"
+    await expect_remote_error(small, max_header_size=1024)
+
+
+async def test_body_longer_than_content_length():
+    err = await expect_remote_error(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello world")
+    assert "Content-Length" in str(err)
+
+
+async def test_peer_closes_mid_body():
+    await expect_remote_error(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    await expect_remote_error(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+
+
+async def test_peer_closes_before_any_response_on_a_new_connection():
+    await expect_remote_error("close")
+
+
+async def test_invalid_chunked_encoding():
+    await expect_remote_error(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+
+
+async def test_closed_kept_alive_connection_retried_for_idempotent_only():
+    def app(conn_no, req_no, request, body):
+        if req_no >= 2 and request.target in (b"/b", b"/c", b"/e"):
+            return "close"  # the server gave up on the kept-alive connection
+        return (200, [("Content-Length", "2")], b"ok")
+
+    srv = H11Server(app).start()
+    try:
+        async with ClientSession() as session:
+            assert (await session.get(srv.url("/a"))).content == b"ok"
+            # Second request on the same connection: the server closes it;
+            # GET is retried once on a new connection.
+            assert (await session.get(srv.url("/b"))).content == b"ok"
+            assert srv.connections == 2
+            # PUT is idempotent too (retried on connection 3) ...
+            assert (await session.put(srv.url("/c"), content=b"idempotent")).content == b"ok"
+            assert srv.connections == 3
+            assert (await session.get(srv.url("/d"))).content == b"ok"  # connection 3 again
+            # ... but a POST must not be replayed.
+            with pytest.raises(RemoteProtocolError) as info:
+                await session.post(srv.url("/e"), content=b"once")
+            assert srv.url("/e") in str(info.value)
+            assert "without sending a response" in str(info.value)
+            assert session.transport.pool.active_connections == 0
+        assert srv.connections == 3
+        assert srv.requests == 7  # a, b, b, c, c, d, e: the POST was sent once
+    finally:
+        srv.stop()
+
+
+async def test_stale_idle_connection_is_not_reused():
+    def app(conn_no, req_no, request, body):
+        return (200, [("Content-Length", "2"), ("Connection", "close")], b"ok")
+
+    srv = H11Server(app).start()
+    try:
+        async with ClientSession() as session:
+            for _ in range(3):
+                assert (await session.get(srv.url("/"))).content == b"ok"
+            assert session.transport.pool.idle_connections == 0
+        assert srv.connections == 3
+    finally:
+        srv.stop()
+
+
+async def test_connection_refused_names_the_url():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    url = f"http://127.0.0.1:{port}/nothing"
+    async with ClientSession() as session:
+        with pytest.raises(ConnectError) as info:
+            await session.get(url)
+        assert url in str(info.value)
+        assert isinstance(info.value, TransportError) and isinstance(info.value, HTTPError)
+        assert session.transport.pool.active_connections == 0
