@@ -162,7 +162,8 @@ class StdServer(ThreadingHTTPServer):
 
 class H11Server:
     """Each connection runs ``app(conn_no, req_no, request, body) -> action``
-    in a thread.  An action is ``(status, headers, body)`` (sent with h11),
+    in a thread.  An action is ``(status, headers, body)`` (sent with h11; a
+    list body is sent piece by piece, 1 ms apart),
     ``bytes`` (written raw, then the connection is closed), ``"close"``
     (close without answering) or ``"hang"`` (never answer)."""
 
@@ -175,6 +176,7 @@ class H11Server:
         self.ssl_context = ssl_context
         self.connections = 0
         self.requests = 0
+        self.live = 0  # connections the client has not closed yet
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._socks = []
@@ -197,6 +199,7 @@ class H11Server:
                 continue
             with self.lock:
                 self.connections += 1
+                self.live += 1
                 n = self.connections
             if self.ssl_context is not None:
                 try:
@@ -204,6 +207,8 @@ class H11Server:
                     sock = self.ssl_context.wrap_socket(sock, server_side=True)
                 except (OSError, ssl.SSLError):
                     sock.close()
+                    with self.lock:
+                        self.live -= 1
                     continue
             self._socks.append(sock)
             t = threading.Thread(target=self._serve, args=(sock, n), daemon=True)
@@ -253,7 +258,13 @@ class H11Server:
                     return
                 status, headers, payload = action
                 data = conn.send(h11.Response(status_code=status, headers=headers))
-                if payload and request.method != b"HEAD":
+                if isinstance(payload, list):  # sent piece by piece, 1 ms apart
+                    sock.sendall(data)
+                    for piece in payload:
+                        time.sleep(0.001)
+                        sock.sendall(conn.send(h11.Data(data=piece)))
+                    data = b""
+                elif payload and request.method != b"HEAD":
                     data += conn.send(h11.Data(data=payload))
                 data += conn.send(h11.EndOfMessage())
                 sock.sendall(data)
@@ -264,6 +275,8 @@ class H11Server:
             return
         finally:
             sock.close()
+            with self.lock:
+                self.live -= 1
 
     def stop(self):
         self._stop.set()

@@ -226,7 +226,7 @@ async def test_stream_errors_and_body_limit(server):
     async with ClientSession(max_body_size=1000) as session:
         async with session.stream("GET", server.url("/bytes/100")) as r:
             with pytest.raises(ResponseNotRead):
-                r.content
+                _ = r.content
             assert await r.aread() == b"x" * 100
         async with session.stream("GET", server.url("/bytes/100")) as r:
             _ = [c async for c in r.aiter_raw()]
