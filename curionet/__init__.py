@@ -65,6 +65,29 @@ from .network import (  # sockets, streams, servers (issue 3)
     unix_server_socket as unix_server_socket,
 )
 from .protocols.happy_eyeballs import open_tcp_stream as open_tcp_stream  # RFC 8305 connector (issue 5)
+from .protocols.http import (  # HTTP/1.1 client on h11 (issue 6)
+    ClientSession as ClientSession,
+    ConnectError as ConnectError,
+    ConnectTimeout as ConnectTimeout,
+    HTTPError as HTTPError,
+    HTTPStatusError as HTTPStatusError,
+    LocalProtocolError as LocalProtocolError,
+    NetworkError as NetworkError,
+    PoolTimeout as PoolTimeout,
+    ProxyError as ProxyError,
+    ReadError as ReadError,
+    ReadTimeout as ReadTimeout,
+    RemoteProtocolError as RemoteProtocolError,
+    RequestError as RequestError,
+    ResponseTooLarge as ResponseTooLarge,
+    TimeoutException as TimeoutException,
+    TooManyRedirects as TooManyRedirects,
+    TotalTimeout as TotalTimeout,
+    TransportError as TransportError,
+    UnsupportedProtocol as UnsupportedProtocol,
+    WriteError as WriteError,
+    WriteTimeout as WriteTimeout,
+)
 from .signal import SignalEvent as SignalEvent, SignalQueue as SignalQueue  # Unix signals for tasks (issue 4)
 
 # -- later layers register their public names below, one block per module --
