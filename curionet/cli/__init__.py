@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-SUBCOMMANDS = ["demo", "connect", "monitor"]
+SUBCOMMANDS = ["demo", "connect", "monitor", "get"]
 
 
 def build_parser() -> argparse.ArgumentParser:
