@@ -1,6 +1,8 @@
-"""``python -m curionet get``: run as a real subprocess against a local server."""
+"""``python -m curionet get`` and the HTTP example, run as real subprocesses
+against local servers."""
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -64,3 +66,14 @@ def test_error_status_and_failures(server):
     assert "http://127.0.0.1:1/refused" in proc.stderr.decode()
     proc = cli(server.url("/"), "-H", "no-colon")
     assert proc.returncode == 2 and b"invalid header" in proc.stderr
+
+
+def test_concurrent_fetch_example_runs_offline():
+    example = pathlib.Path(__file__).resolve().parent.parent / "examples" / "http_concurrent_fetch.py"
+    proc = subprocess.run([sys.executable, "-W", "error::ResourceWarning", str(example)], capture_output=True,
+                          timeout=60, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert sum(line.startswith("200 http://127.0.0.1:") for line in lines) == 12
+    assert "'squared': 121" in proc.stdout
+    assert lines[-1].startswith("12 requests over ")
