@@ -121,6 +121,7 @@ class Popen:
             while True:
                 data = await stream.read(65536)
                 if not data:
+                    await stream.close()  # as the stdlib's communicate() does
                     return
                 chunks.append(data)
 
@@ -186,14 +187,14 @@ async def run(args: Any, *, stdin: Any = None, input: bytes | None = None, stdou
         stdin = PIPE
     p = Popen(args, stdin=stdin, stdout=stdout, stderr=stderr, shell=shell, **kwargs)
     async with p:
-        try:
-            if timeout is not None:
+        if timeout is None:
+            out, err = await p._communicate(input)
+        else:
+            try:
                 out, err = await timeout_after(timeout, p._communicate, input)
-            else:
-                out, err = await p._communicate(input)
-        except TaskTimeout as e:
-            await p._kill_and_reap()
-            raise TimeoutExpired(args, timeout or 0.0, getattr(e, "stdout", None), getattr(e, "stderr", None)) from None
+            except TaskTimeout as e:  # our own timeout (an outer one is TimeoutCancellationError)
+                await p._kill_and_reap()
+                raise TimeoutExpired(args, timeout, getattr(e, "stdout", None), getattr(e, "stderr", None)) from None
     if check and p.returncode:
         raise CalledProcessError(p.returncode, args, out, err)
     return CompletedProcess(args, p.returncode, out, err)

@@ -76,7 +76,6 @@ class AsyncThread(Task):
     async def _drive(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         kernel = self._kernel
         kernel._init_notify()
-        self.name = getattr(func, "__qualname__", None) or repr(func)
         self.thread = threading.Thread(target=self._thread_main, args=(func, args), name=f"curionet-{self.name}",
                                        daemon=True)  # fmt: skip
         self.thread.start()
@@ -98,6 +97,7 @@ class AsyncThread(Task):
                 pending = self.cancel_pending
                 if pending is not None and self.allow_cancel:
                     self.cancel_pending = None
+                    req.coro.close()
                     raise pending
                 req.value = await req.coro
             except BaseException as e:  # noqa: BLE001 - handed to the thread
@@ -165,6 +165,7 @@ async def spawn_thread(func: Callable[..., Any] | None = None, *args: Any, daemo
         return await holder[0]._drive(func, args)
 
     thread: Any = kernel._new_task(_driver(), daemon, AsyncThread)
+    thread.name = getattr(func, "__qualname__", None) or repr(func)
     holder.append(thread)
     return thread  # type: ignore[no-any-return]
 

@@ -83,18 +83,18 @@ class _TaskWaiter:
     __slots__ = ("_kernel", "_sched", "notified")
 
     def __init__(self, kernel: Any) -> None:
-        self._kernel = kernel
+        self._kernel: Any = kernel
         self._sched = SchedFIFO()
         self.notified = False
         kernel._init_notify()
 
     def notify(self) -> None:
         self.notified = True
-        kernel: Any = self._kernel
+        kernel = self._kernel
         # Directly only from task code in the kernel's own thread; from other
         # threads (or from a signal handler that interrupted the kernel's
         # poll) through the kernel's wake-up channel.
-        if self._sched._queue and kernel._current is not None and current_kernel() is kernel:
+        if self._sched._queue and kernel._current is not None and kernel is current_kernel():
             self._sched._wake(1)
         else:
             kernel.call_soon_threadsafe(self._wake)

@@ -1,0 +1,109 @@
+"""curionet.subprocess: Popen, communicate, run, check_output."""
+
+import os
+import sys
+
+import pytest
+
+import curionet
+from curionet import subprocess
+
+PY = sys.executable
+
+
+def _gone(pid):
+    """True if *pid* is neither running nor a zombie of ours."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+async def test_10mb_stdout_read_fully_without_deadlock():
+    code = "import sys; sys.stdout.buffer.write(b'x' * 10_000_000); sys.stderr.buffer.write(b'e' * 1_000_000)"
+    p = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await p.communicate()
+    assert len(out) == 10_000_000 and len(err) == 1_000_000
+    assert p.returncode == 0
+
+
+async def test_communicate_with_stdin_input():
+    code = "import sys; data = sys.stdin.buffer.read(); sys.stdout.buffer.write(data[::-1])"
+    p = subprocess.Popen([PY, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    big = bytes(range(256)) * 8000  # more than a pipe buffer each way
+    out, err = await p.communicate(big)
+    assert out == big[::-1] and err is None
+
+
+async def test_streams_and_wait():
+    code = "import sys\nfor i in range(3): print(i, flush=True)\nprint(sys.stdin.readline().upper(), end='')"
+    p = subprocess.Popen([PY, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    lines = [await p.stdout.readline() for _ in range(3)]
+    assert lines == [b"0\n", b"1\n", b"2\n"]
+    await p.stdin.write(b"hello\n")
+    await p.stdin.close()
+    assert await p.stdout.read() == b"HELLO\n"
+    assert await p.wait() == 0
+    await p.stdout.close()
+
+
+async def test_run_and_check_output():
+    r = await subprocess.run([PY, "-c", "print('hi')"], stdout=subprocess.PIPE)
+    assert r.returncode == 0 and r.stdout == b"hi\n"
+    assert await subprocess.check_output([PY, "-c", "import sys; print(sys.stdin.read())"], input=b"in") == b"in\n"
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        await subprocess.check_output([PY, "-c", "import sys; print('out'); sys.exit(3)"])
+    assert info.value.returncode == 3 and info.value.output == b"out\n"
+    r = await subprocess.run([PY, "-c", "import sys; sys.exit(2)"])
+    assert r.returncode == 2
+
+
+async def test_run_timeout_kills_and_reaps():
+    with pytest.raises(subprocess.TimeoutExpired):
+        await subprocess.run([PY, "-c", "import time; time.sleep(30)"], timeout=0.2)
+
+
+async def test_cancelled_run_leaves_no_zombie():
+    pids = []
+
+    async def go():
+        p = subprocess.Popen([PY, "-c", "import time; print('up', flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE)
+        pids.append(p.pid)
+        async with p:
+            await p.communicate()
+
+    with pytest.raises(curionet.TaskTimeout) as info:
+        await curionet.timeout_after(0.5, go)
+    assert _gone(pids[0])
+
+    with pytest.raises(curionet.TaskTimeout) as info:
+        await curionet.timeout_after(0.5, subprocess.check_output,
+                                     [PY, "-c", "import time; print('partial', flush=True); time.sleep(30)"])
+    assert info.value.stdout == b"partial\n"
+
+
+async def test_cancelled_communicate_keeps_output_and_child_can_be_reaped():
+    p = subprocess.Popen([PY, "-c", "import time; print('early', flush=True); time.sleep(30)"],
+                         stdout=subprocess.PIPE)
+    with pytest.raises(curionet.TaskTimeout) as info:
+        await curionet.timeout_after(0.5, p.communicate)
+    assert info.value.stdout == b"early\n"
+    assert p.returncode is None  # as in Curio: the child is not touched
+    p.kill()
+    assert await p.wait() == -9
+    assert _gone(p.pid)
+    await p.stdout.close()
+
+
+async def test_communicate_timeout_raises_timeout_expired():
+    async with subprocess.Popen([PY, "-c", "import time; time.sleep(30)"]) as p:
+        with pytest.raises(subprocess.TimeoutExpired):
+            await p.communicate(timeout=0.1)
+        p.kill()
+
+
+def test_text_mode_is_refused():
+    with pytest.raises(ValueError, match="bytes"):
+        subprocess.Popen([PY, "-c", "pass"], text=True)
