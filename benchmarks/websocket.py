@@ -321,7 +321,8 @@ def print_table(results: dict, libs: list[str], sizes: list[int]) -> None:
     for compression in COMPRESSION:
         for size in sizes:
             for conns in CONNS:
-                label = f"{'64 KiB' if size == 65536 else f'{size} B'}, {conns} conn, {'deflate' if compression else 'plain'}"
+                kind = "64 KiB" if size == 65536 else f"{size} B"
+                label = f"{kind}, {conns} conn, {'deflate' if compression else 'plain'}"
                 cells = [label]
                 for idx in (0, 1):
                     for lib in libs:

@@ -18,7 +18,6 @@ from test_websocket_support import in_thread
 from websockets.exceptions import ConnectionClosed as LibClosed, InvalidStatus as LibInvalidStatus
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
-    ServerPerMessageDeflateFactory,
 )
 from websockets.sync.client import connect as lib_connect
 from websockets.sync.server import serve as lib_serve

@@ -1039,6 +1039,11 @@ async def _server_handshake(stream: Any, remote_address: Any, opts: _ServerOptio
         return None  # ConnectionClosed or anything else
     path = event.target.decode("latin-1")
     request = Request(path, Headers(event.headers))
+    if event.method != b"GET" or event.http_version != b"1.1":
+        # wsproto's initiate_upgrade_connection() rebuilds the request as a
+        # GET, so the method and version are checked here (RFC 6455 4.1).
+        await _send_refusal(stream, 400, (), b"WebSocket handshake needs GET and HTTP/1.1\n")
+        return None
     trailing = h.trailing_data[0] if h.their_state is h11.MIGHT_SWITCH_PROTOCOL else b""
 
     wsconn = WSConnection(ConnectionType.SERVER)
@@ -1401,7 +1406,6 @@ async def _client_handshake(stream: Any, host: str, port: int, secure: bool, pat
     request = Request(path, all_headers)
     reject: RejectConnection | None = None
     body = bytearray()
-    received = 0
     while True:
         try:
             data = await stream.recv(_RECV_SIZE)
@@ -1411,9 +1415,7 @@ async def _client_handshake(stream: Any, host: str, port: int, secure: bool, pat
             if reject is not None:
                 raise InvalidStatus(reject.status_code, Headers(reject.headers), bytes(body))
             raise HandshakeError("connection closed during the opening handshake")
-        received += len(data)
-        if reject is None and received > _MAX_HANDSHAKE:
-            raise HandshakeError("handshake response too large")
+        # h11 bounds the response head (16 KiB); bytes after a 101 are frames.
         try:
             wsconn.receive_data(data)
             for event in wsconn.events():
