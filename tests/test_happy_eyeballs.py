@@ -655,3 +655,22 @@ def test_reexported_from_curionet():
 async def test_bad_family_rejected(autojump_clock):
     with pytest.raises(ValueError):
         await open_tcp_stream(HOST, PORT, family=socket.AF_UNIX)
+
+
+async def test_a_failing_trace_hook_breaks_nothing(autojump_clock, caplog):
+    sc = Scenario({V6: (0, ["::1"]), V4: (0, ["127.0.0.1"])}, {"::1": (0, "hang"), "127.0.0.1": (0, "ok")})
+
+    def hook(event):
+        raise RuntimeError("broken hook")
+
+    sock = await sc.connect_to(trace=hook)
+    assert sock.address == "127.0.0.1"
+    assert sc.open_sockets() == [sock]
+    assert "trace hook failed" in caplog.text
+
+
+async def test_resolver_answers_of_another_family_are_ignored(autojump_clock):
+    sc = Scenario({V6: (0, ["::1", "127.0.0.2"]), V4: (0, ["127.0.0.1"])}, {"127.0.0.1": (0, "ok")})
+    await sc.connect_to()
+    # 127.0.0.2 came back for the AAAA query: not an answer to it.
+    assert sc.starts == expect([("::1", 0), ("127.0.0.1", 0.25)])

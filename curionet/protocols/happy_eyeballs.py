@@ -332,7 +332,11 @@ class Planner:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s:%s %s", self.host, self.port, event)
         if self.trace is not None:
-            self.trace(event)
+            try:
+                self.trace(event)
+            except Exception:
+                # A broken hook must not break the race or its clean-up.
+                log.exception("Happy Eyeballs trace hook failed on %s", event)
 
     # -- resolution (section 3) ------------------------------------------
     def answer(self, family: int | None, infos: Sequence[AddrInfo], now: float) -> None:
