@@ -41,9 +41,10 @@ async def in_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 class MemoryStream:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, chunk: int = 1 << 20) -> None:
         self.buffer = bytearray()
         self.limit = limit
+        self.chunk = chunk  # most bytes one recv() returns
         self.peer: MemoryStream | None = None
         self.eof = False  # the peer shut its writing side
         self.closed = False
@@ -58,8 +59,9 @@ class MemoryStream:
             await self.readable.wait()
         if self.closed:
             raise ClosedResourceError()
-        data = bytes(self.buffer[:maxbytes])
-        del self.buffer[:maxbytes]
+        n = min(maxbytes, self.chunk)
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
         await self.writable.set()
         return data
 
@@ -95,8 +97,8 @@ class MemoryStream:
             await self.peer.writable.set()
 
 
-def memory_stream_pair(limit: int = 1 << 20) -> tuple[MemoryStream, MemoryStream]:
-    a, b = MemoryStream(limit), MemoryStream(limit)
+def memory_stream_pair(limit: int = 1 << 20, chunk: int = 1 << 20) -> tuple[MemoryStream, MemoryStream]:
+    a, b = MemoryStream(limit, chunk), MemoryStream(limit, chunk)
     a.peer, b.peer = b, a
     return a, b
 

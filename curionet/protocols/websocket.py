@@ -61,7 +61,7 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import CloseReason
+from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ..errors import CancelledError, CurionetError, TaskTimeout
@@ -232,6 +232,18 @@ class _BoundedDeflate(PerMessageDeflate):
         super().__init__(**params)
         self._max_size = max_size
         self._inflated = 0
+        self._control = False
+
+    # wsproto 1.3 lets a control frame that arrives between the fragments of
+    # a compressed message reset the message's "compressed" flag, and the
+    # remaining fragments then come out still deflated.  Control frames are
+    # kept out of the per-message state here.
+    def frame_inbound_header(self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int) -> Any:
+        if opcode.iscontrol():
+            self._control = True
+            return CloseReason.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(True, False, False)
+        self._control = False
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
     def _inflate(self, data: bytes) -> bytes | CloseReason:
         d = self._decompressor
@@ -250,12 +262,12 @@ class _BoundedDeflate(PerMessageDeflate):
         return out
 
     def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
-        if not self._inbound_compressed or not self._inbound_is_compressible:
+        if self._control or not self._inbound_compressed or not self._inbound_is_compressible:
             return data
         return self._inflate(data)
 
     def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
-        if not fin:
+        if not fin or self._control:
             return None
         compressed = self._inbound_compressed and self._inbound_is_compressible
         self._inbound_compressed = None
@@ -763,8 +775,10 @@ class WebSocket:
             async with ignore_after(self.close_timeout):
                 async with self._write_lock:
                     try:
-                        code = event.code if event.code not in (1005, 1006) else None
-                        data = conn.send(CloseConnection(code=code) if code else CloseConnection(code=1005))
+                        # An empty Close is echoed empty; wsproto only
+                        # does that for the enum member (an "is" test).
+                        code = CloseReason.NO_STATUS_RCVD if event.code == 1005 else event.code
+                        data = conn.send(CloseConnection(code=code))
                         await self._stream.sendall(data)
                     except (LocalProtocolError, OSError, CurionetError):
                         pass

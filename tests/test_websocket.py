@@ -1,0 +1,255 @@
+"""WebSocket behaviour over in-memory stream pairs: the API contract
+(receive/send/iterate/close/ping/broadcast), and a hypothesis property test
+that random messages with random fragmentation arrive intact and in order.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from test_websocket_support import memory_stream_pair
+from wsproto.events import CloseConnection
+from wsproto.frame_protocol import CloseReason
+
+from curionet import Kernel, TaskGroup, sleep, spawn
+from curionet.protocols.websocket import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    Headers,
+    WebSocket,
+    accept_websocket,
+    broadcast,
+    websocket_connect,
+)
+
+
+async def ws_pair(*, limit: int = 1 << 20, chunk: int = 1 << 20, server_opts=None, **client_opts):
+    """A connected (client, server) pair over an in-memory stream pair."""
+    a, b = memory_stream_pair(limit, chunk)
+    server_opts = dict(server_opts or {})
+    server_opts.setdefault("ping_interval", None)
+    client_opts.setdefault("ping_interval", None)
+    server_task = await spawn(accept_websocket(b, ("memory", 1), **server_opts))
+    client = await websocket_connect("ws://example.test/chat?room=1", stream=a, **client_opts)
+    server = await server_task.join()
+    assert isinstance(server, WebSocket)
+    return client, server
+
+
+async def test_round_trip_and_request_details():
+    client, server = await ws_pair(extra_headers={"X-Token": "abc"}, subprotocols=["v2", "v1"],
+                                   server_opts={"subprotocols": ["v1", "v2"]})  # fmt: skip
+    assert server.path == "/chat?room=1"
+    assert server.request.headers["x-token"] == "abc"
+    assert server.request.headers.get("host") == "example.test"
+    assert server.remote_address == ("memory", 1)
+    assert client.subprotocol == server.subprotocol == "v1"
+    for message in ["text", b"bytes", "", b"", "ünïcödé"]:
+        await client.send(message)
+        got = await server.receive()
+        assert got == message and type(got) is type(message)
+        await server.send(got)
+        assert await client.receive() == message
+    await client.close()
+    await server.wait_closed()
+    assert client.close_code == server.close_code == 1000
+
+
+async def test_messages_before_close_are_delivered_then_iteration_stops():
+    client, server = await ws_pair()
+    for i in range(3):
+        await server.send(f"m{i}")
+    await server.close(1001, "going away")
+    assert [m async for m in client] == ["m0", "m1", "m2"]
+    with pytest.raises(ConnectionClosedOK) as info:
+        await client.receive()
+    assert (info.value.code, info.value.reason) == (1001, "going away")
+    assert client.closed and server.closed
+
+
+async def test_error_close_raises_from_iteration_and_send():
+    client, server = await ws_pair()
+    await server.close(4000, "custom")
+    with pytest.raises(ConnectionClosedError) as info:
+        async for _ in client:
+            pass
+    assert info.value.code == 4000 and client.close_reason == "custom"
+    with pytest.raises(ConnectionClosed):
+        await client.send("too late")
+    with pytest.raises(ConnectionClosed):
+        await client.ping()
+    await client.close()  # closing twice is harmless
+    await client.close()
+
+
+async def test_transport_lost_gives_1006():
+    client, server = await ws_pair()
+    await server._stream.close()  # no closing handshake at all
+    with pytest.raises(ConnectionClosedError) as info:
+        await client.receive()
+    assert info.value.code == 1006
+    await server.close()
+
+
+async def test_close_code_1005_when_peer_sends_empty_close():
+    client, server = await ws_pair()
+    # An empty Close frame (no status code): the close code is 1005.
+    await server._send_event(CloseConnection(code=CloseReason.NO_STATUS_RCVD))
+    with pytest.raises(ConnectionClosedError) as info:
+        await client.receive()
+    assert info.value.code == 1005
+    await server.close()
+
+
+async def test_ping_waits_for_pong_and_pong_acknowledges_earlier_pings():
+    client, server = await ws_pair()
+    assert await client.ping(b"one") >= 0
+    assert await server.ping("two") >= 0
+    # Two pings in flight; the pong for the second answers both.
+    async with TaskGroup() as g:
+        first = await g.spawn(client.ping, b"a")
+        second = await g.spawn(client.ping, b"b")
+    assert first.result >= 0 and second.result >= 0
+    with pytest.raises(ValueError):
+        client._pings[b"dup"] = object()  # type: ignore[assignment]
+        await client.ping(b"dup")
+    client._pings.clear()
+    await client.close()
+
+
+async def test_ping_in_flight_fails_when_connection_closes():
+    client, server = await ws_pair()
+    server._reader_task and await server._reader_task.cancel()  # server stops answering
+    async with TaskGroup() as g:
+        pinger = await g.spawn(client.ping)
+        await sleep(0)
+        await client._abort()
+    assert isinstance(pinger.exception, ConnectionClosed)
+    await server._abort()
+
+
+async def test_fragmented_send_rejects_mixed_types():
+    client, server = await ws_pair()
+    with pytest.raises(TypeError):
+        await client.send(["text", b"bytes"])
+    with pytest.raises(TypeError):
+        await client.send(42)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionClosedError):
+        await server.receive()  # the half-sent message ended the connection (1011)
+    await client.close()
+
+
+async def test_control_frames_interleave_with_a_slow_fragmented_send():
+    client, server = await ws_pair()
+
+    async def slow_parts():
+        for part in ("a", "b", "c"):
+            yield part
+            await sleep(0.001)
+
+    async with TaskGroup() as g:
+        await g.spawn(client.send, slow_parts())
+        await g.spawn(server.ping)  # answered while the message is half sent
+    assert await server.receive() == "abc"
+    await client.close()
+
+
+async def test_receive_side_is_bounded_by_max_queue():
+    client, server = await ws_pair(limit=4096, compression=False, server_opts={"max_queue": 2})
+    sent = 0
+    async with TaskGroup(wait=any) as g:
+
+        async def flood():
+            nonlocal sent
+            while True:
+                await client.send(b"\x00" * 1000)
+                sent += 1
+
+        await g.spawn(flood)
+        await g.spawn(sleep, 0.2)
+    assert len(server._inbox) == 2
+    assert sent < 20  # 2 queued + what the 4 KiB stream buffer and one frame in hand hold
+    client.close_timeout = server.close_timeout = 0.2
+    await server.close()
+    await client.close()
+
+
+async def test_broadcast_skips_closed_and_slow_peers():
+    pairs = [await ws_pair(limit=2048, compression=False) for _ in range(3)]
+    (c0, s0), (c1, s1), (c2, s2) = pairs
+    await c2.close()
+    # Peer 1 never reads: its stream fills and broadcasts to it pile up.
+    counts = []
+    for i in range(100):
+        counts.append(await broadcast([s0, s1, s2], f"{i:04d}" + "x" * 500))
+        await sleep(0)
+        got = await c0.receive()
+        assert got.startswith(f"{i:04d}")
+    assert counts[0] == 2  # the closed peer is skipped at once
+    assert counts[-1] == 1  # the slow one is skipped once its backlog is full
+    assert len(s1._inbox) + len(c1._inbox) < 100
+    for ws in (c0, c1, s0, s1):
+        ws.close_timeout = 0.2
+        await ws.close()
+    assert await broadcast([s0], "after close") == 0
+
+
+async def test_max_message_size_counts_utf8_bytes():
+    client, server = await ws_pair(server_opts={"max_message_size": 10})
+    await client.send("é" * 5)  # 10 bytes: allowed
+    assert await server.receive() == "é" * 5
+    await client.send("é" * 6)  # 6 characters but 12 bytes
+    with pytest.raises(ConnectionClosedError) as info:
+        await client.receive()
+    assert info.value.code == 1009
+
+
+def test_headers_lookup():
+    h = Headers([(b"Content-Type", b"text/plain"), ("Set-Cookie", "a"), ("set-cookie", "b")])
+    assert h["content-type"] == "text/plain" and "CONTENT-TYPE" in h and "x" not in h
+    assert h.get_all("SET-COOKIE") == ["a", "b"] and len(h) == 3
+    with pytest.raises(KeyError):
+        h["missing"]
+
+
+async def test_bad_urls_are_rejected():
+    for url in ("http://example.com/", "ws:///nohost", "example.com"):
+        with pytest.raises(ValueError):
+            await websocket_connect(url)
+
+
+# ---------------------------------------------------------------------------
+# Property: random messages, random fragmentation, random read sizes
+# ---------------------------------------------------------------------------
+
+text_parts = st.lists(st.text(max_size=300), min_size=1, max_size=5)
+bytes_parts = st.lists(st.binary(max_size=3000), min_size=1, max_size=5)
+messages = st.lists(st.tuples(st.one_of(text_parts, bytes_parts), st.booleans()), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=messages, compression=st.booleans(), chunk=st.integers(1, 5000))
+def test_property_messages_arrive_intact_and_in_order(messages, compression, chunk):
+    async def main():
+        client, server = await ws_pair(chunk=chunk, compression=compression,
+                                       server_opts={"compression": compression, "max_message_size": None})  # fmt: skip
+        received = []
+
+        async def echo():
+            async for m in server:
+                await server.send(m)
+
+        async with TaskGroup() as g:
+            await g.spawn(echo)
+            for parts, fragmented in messages:
+                expected = parts[0][:0].join(parts)
+                await client.send(parts if fragmented else expected)
+            for _ in messages:
+                received.append(await client.receive())
+            await client.close()
+        return received
+
+    with Kernel() as kernel:
+        received = kernel.run(main)
+    assert received == [parts[0][:0].join(parts) for parts, _ in messages]
