@@ -14,6 +14,7 @@ import logging
 import socket
 
 import pytest
+from hypothesis import given, strategies as st
 
 import curionet
 from curionet import CancelledError, Event, TaskTimeout, clock, sleep, spawn, timeout_after
@@ -674,3 +675,47 @@ async def test_resolver_answers_of_another_family_are_ignored(autojump_clock):
     await sc.connect_to()
     # 127.0.0.2 came back for the AAAA query: not an answer to it.
     assert sc.starts == expect([("::1", 0), ("127.0.0.1", 0.25)])
+
+
+# ---------------------------------------------------------------------------
+# Properties of the ordering rules
+# ---------------------------------------------------------------------------
+
+
+_addr_lists = st.lists(st.sampled_from(["::1", "::2", "::3", "::4", "127.0.0.1", "127.0.0.2", "127.0.0.3"]), max_size=9)
+
+
+def _families(infos):
+    return "".join("6" if i[0] == V6 else "4" for i in infos)
+
+
+@given(_addr_lists, st.integers(min_value=1, max_value=4))
+def test_interleave_properties(names, fafc):
+    infos = [ai(n) for n in names]
+    out = interleave(infos, fafc)
+    unique = list(dict.fromkeys(names))
+    assert sorted(addrs(out)) == sorted(unique)  # a permutation, duplicates dropped
+    for fam in (V6, V4):  # each family keeps the resolver's order
+        assert [i for i in out if i[0] == fam] == [ai(n) for n in unique if ai(n)[0] == fam]
+    pattern = _families(out)
+    n6, n4 = pattern.count("6"), pattern.count("4")
+    if n6:
+        head = min(fafc, n6)
+        assert pattern.startswith("6" * head)
+        rest = pattern[head:]
+        # After the head start: strict alternation, IPv4 first, until one family runs out.
+        k = min(len(rest.replace("6", "")), len(rest.replace("4", "")))
+        assert rest[: 2 * k] == "46" * k or (n4 == 0)
+
+
+@given(_addr_lists, _addr_lists, st.integers(min_value=0, max_value=5), st.integers(min_value=1, max_value=3))
+def test_merge_addresses_properties(first, late, n_tried, fafc):
+    ordered = interleave([ai(n) for n in first], fafc)
+    tried, untried = ordered[:n_tried], ordered[n_tried:]
+    merged = merge_addresses(tried, untried, [ai(n) for n in late], fafc)
+    expected = set(addrs(untried)) | set(late)
+    expected -= set(addrs(tried))
+    assert sorted(addrs(merged)) == sorted(expected)  # nothing lost, nothing tried twice
+    assert len(set(addrs(merged))) == len(merged)
+    if tried and merged and {i[0] for i in merged} == {V4, V6} and {i[0] for i in tried} != {V6}:
+        assert merged[0][0] != tried[-1][0]  # the family not tried last goes next

@@ -596,7 +596,11 @@ class _Race:
 
     async def _close(self, sock: Any) -> None:
         if self.open.pop(id(sock), None) is not None:
-            await self.layer.close(sock)
+            try:
+                await self.layer.close(sock)
+            except Exception:
+                # Keep closing the others; a failing close is only reported.
+                log.exception("closing a Happy Eyeballs attempt socket failed")
 
     async def _resolve(self, family: int) -> None:
         plan = self.plan
