@@ -88,6 +88,21 @@ from .protocols.http import (  # HTTP/1.1 client on h11 (issue 6)
     WriteError as WriteError,
     WriteTimeout as WriteTimeout,
 )
+from .protocols.websocket import (  # WebSocket client and server (issue 7)
+    ConnectionClosed as ConnectionClosed,
+    ConnectionClosedError as ConnectionClosedError,
+    ConnectionClosedOK as ConnectionClosedOK,
+    HandshakeError as HandshakeError,
+    InvalidStatus as InvalidStatus,
+    WebSocket as WebSocket,
+    WebSocketError as WebSocketError,
+    WebSocketServer as WebSocketServer,
+    accept_websocket as accept_websocket,
+    broadcast as broadcast,
+    websocket_connect as websocket_connect,
+    websocket_handler as websocket_handler,
+    websocket_server as websocket_server,
+)
 from .signal import SignalEvent as SignalEvent, SignalQueue as SignalQueue  # Unix signals for tasks (issue 4)
 
 # -- later layers register their public names below, one block per module --
