@@ -121,3 +121,22 @@ async def test_connection_refused_names_the_url():
         assert url in str(info.value)
         assert isinstance(info.value, TransportError) and isinstance(info.value, HTTPError)
         assert session.transport.pool.active_connections == 0
+
+
+async def test_invalid_request_headers_are_refused_locally():
+    from curionet.protocols.http import LocalProtocolError
+
+    srv = raw_server((200, [("Content-Length", "0")], b""))
+    try:
+        async with ClientSession() as session:
+            for headers in ({"X-Bad": "a\r\nInjected: 1"}, {"Bad Name": "x"}, {"X-Ok": "1", "Host": "a\nb"}):
+                with pytest.raises(LocalProtocolError) as info:
+                    await session.get(srv.url("/"), headers=headers)
+                assert srv.url("/") in str(info.value)
+            # Valid headers seen once are cached; they still work next time.
+            assert (await session.get(srv.url("/"), headers={"X-Ok": "1"})).status_code == 200
+            assert (await session.get(srv.url("/"), headers={"X-Ok": "1"})).status_code == 200
+            assert session.transport.pool.active_connections == 0
+        assert srv.requests == 2
+    finally:
+        srv.stop()

@@ -45,6 +45,36 @@ _NEED_DATA = h11.NEED_DATA
 _DONE = h11.DONE
 
 
+# The same request headers (session defaults, Host) are sent again and again:
+# validating each (name, value) pair once with h11's own rules and then
+# handing h11 the pre-validated list saves a regex pass per header per
+# request.  Bounded, so arbitrary header values cannot grow it forever.
+_VALID_PAIRS: set[tuple[bytes, bytes]] = set()
+
+
+def _validated(raw: list[tuple[bytes, bytes]]) -> bool:
+    valid = _VALID_PAIRS
+    for pair in raw:
+        if pair not in valid:
+            host = [] if pair[0].lower() == b"host" else [(b"Host", b"x")]
+            h11.Request(method=b"GET", target=b"/", headers=[*host, pair])  # raises if invalid
+            if len(valid) > 4096:
+                valid.clear()
+            valid.add(pair)
+    return True
+
+
+def _make_request(method: str, target: bytes, raw: list[tuple[bytes, bytes]]) -> h11.Request:
+    # h11 still checks the method, the target and the Host header itself.
+    m = method.encode("ascii")
+    _validated(raw)
+    try:
+        return h11.Request(method=m, target=target, headers=raw, _parsed=True)  # type: ignore[call-arg]
+    except TypeError:  # pragma: no cover - an h11 without the private flag
+        return h11.Request(method=m, target=target, headers=raw)
+
+
+
 class ServerDisconnected(RemoteProtocolError):
     """The server closed a kept-alive connection before sending any byte of
     the response.  The pool retries idempotent requests once on a new
@@ -77,6 +107,7 @@ class HTTP11Connection:
         self._stream: Any = None
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_size)
         self._max_header_size = max_header_size
+        self._received = 0  # bytes received since the current request was sent
         self.state = NEW
         self.requests_handled = 0
         self.keepalive_expiry = keepalive_expiry
@@ -91,6 +122,10 @@ class HTTP11Connection:
     @property
     def stream(self) -> Any:
         return self._stream
+
+    def has_expired(self, now: float) -> bool:
+        """Idle for longer than ``keepalive_expiry`` (no I/O: a clock check)."""
+        return self.expires_at is not None and now >= self.expires_at
 
     def is_available(self, now: float) -> bool:
         """Idle, not expired, and the server has not closed it meanwhile."""
@@ -134,6 +169,7 @@ class HTTP11Connection:
         later through the response's stream."""
         reused = self.requests_handled > 0
         self.requests_handled += 1
+        self._received = 0
         try:
             if self._stream is None:
                 await self._open(request, timeout.connect)
@@ -179,7 +215,7 @@ class HTTP11Connection:
             raw.insert(0, (b"Host", request.url.netloc.encode("ascii")))
         body = request.stream
         try:
-            head = h.send(h11.Request(method=request.method.encode("ascii"), target=self._target(request), headers=raw))
+            head = h.send(_make_request(request.method, self._target(request), raw))
             if body is None or isinstance(body, bytes):
                 data = head
                 if body:
@@ -226,6 +262,7 @@ class HTTP11Connection:
                         f"the server closed the kept-alive connection: {exc}", request=request, reused=True
                     ) from exc
                 raise _error(ReadError, "receiving the response failed", request, exc) from exc
+            self._received += len(data)
             if not data and reused:
                 raise ServerDisconnected(
                     "the server closed the kept-alive connection without sending a response",
@@ -240,9 +277,10 @@ class HTTP11Connection:
             reused = False  # bytes have arrived: no retry from here on
             if isinstance(event, h11.Response):
                 # h11 only bounds a head still incomplete; one that arrived
-                # whole in a single read is measured here.
-                size = sum(len(n) + len(v) + 4 for n, v in event.headers)
-                if size > self._max_header_size:
+                # whole in a single read is measured here (when it can be big).
+                if self._received > self._max_header_size and (
+                    sum(len(n) + len(v) + 4 for n, v in event.headers) > self._max_header_size
+                ):
                     raise RemoteProtocolError(
                         f"response headers larger than {self._max_header_size} bytes", request=request
                     )
@@ -256,13 +294,14 @@ class HTTP11Connection:
             raise RemoteProtocolError(f"unexpected {type(event).__name__} from the server", request=request)
 
     async def _next_body_chunk(self, request: Request, timeout: float | None) -> bytes | None:
-        """The next piece of the body, or ``None`` at its end."""
+        """The next piece of the body (bytes or a bytearray: callers that keep
+        it convert), or ``None`` at its end."""
         try:
             while True:
                 event = await self._receive_event(request, timeout)
                 if type(event) is _Data:
                     if event.data:
-                        return bytes(event.data)
+                        return event.data  # type: ignore[no-any-return]  # may be a bytearray: no copy here
                     continue
                 if type(event) is _EndOfMessage:
                     if self._h11.trailing_data[0]:

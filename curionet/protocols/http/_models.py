@@ -35,6 +35,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
 _SAFE_QUERY = "/?%:@!$&'()*+,;=-._~"
 
+# Parsing a URL string is pure, and programs fetch the same URLs again and
+# again: remember the last thousand results.
+_PARSED: dict[str, tuple[Any, ...]] = {}
+
 QueryParams = Mapping[str, Any] | Iterable[tuple[str, Any]] | str | None
 
 
@@ -75,6 +79,15 @@ class URL:
         else:
             if not isinstance(url, str):
                 raise InvalidURL(f"a URL must be a str, not {type(url).__name__}: {url!r}")
+            cached = _PARSED.get(url)
+            if cached is not None:
+                (self.scheme, self.host, self._explicit_port, self.port, self.path, self.query, self.fragment,
+                 self.username, self.password) = cached  # fmt: skip
+                if params:
+                    extra = _encode_params(params)
+                    if extra:
+                        self.query = f"{self.query}&{extra}" if self.query else extra
+                return
             try:
                 parts = urlsplit(url.strip())
                 port = parts.port
@@ -99,6 +112,10 @@ class URL:
             self.fragment = parts.fragment
             self.username = parts.username
             self.password = parts.password
+            if len(_PARSED) >= 1024:
+                _PARSED.clear()
+            _PARSED[url] = (self.scheme, self.host, self._explicit_port, self.port, self.path, self.query,
+                            self.fragment, self.username, self.password)  # fmt: skip
         if params:
             extra = _encode_params(params)
             if extra:
@@ -194,7 +211,12 @@ class Headers(MutableMapping[str, str]):
     def _from_h11(cls, raw: Any) -> Headers:
         # h11 hands us lower-case names already.
         h = cls.__new__(cls)
-        h._items = [(n, n, v) for n, v in ((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)]
+        items: list[tuple[str, str, str]] = []
+        append = items.append
+        for k, v in raw:
+            n = k.decode("latin-1")
+            append((n, n, v.decode("latin-1")))
+        h._items = items
         return h
 
     def __getitem__(self, name: str) -> str:
@@ -225,7 +247,10 @@ class Headers(MutableMapping[str, str]):
         if not isinstance(name, str):
             return False
         key = name.lower()
-        return any(k == key for k, _, _ in self._items)
+        for item in self._items:
+            if item[0] == key:
+                return True
+        return False
 
     def __iter__(self) -> Iterator[str]:
         seen: dict[str, None] = {}
@@ -238,7 +263,7 @@ class Headers(MutableMapping[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
         key = name.lower()
-        values = [v for k, _, v in self._items if k == key]
+        values = [item[2] for item in self._items if item[0] == key]
         if not values:
             return default
         return values[0] if len(values) == 1 else ", ".join(values)
@@ -467,6 +492,33 @@ class _BytesStream:
             yield self._data
 
 
+class _Counting:
+    """Iterate a response's raw stream, counting bytes; close at the end or on error."""
+
+    __slots__ = ("_response", "_it", "_n")
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+        self._it = response._stream.__aiter__()
+        self._n = 0
+
+    def __aiter__(self) -> _Counting:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._it.__anext__()
+        except StopAsyncIteration:
+            await self._response.aclose()
+            raise
+        except BaseException:
+            await self._response.aclose()
+            raise
+        self._n += len(chunk)
+        self._response.extensions["num_bytes_downloaded"] = self._n
+        return chunk
+
+
 class Response:
     """An HTTP response.
 
@@ -624,7 +676,11 @@ class Response:
             limit = self.max_body_size
             parts = []
             size = 0
-            async for chunk in self.aiter_bytes():
+            if "content-encoding" in self.headers:
+                chunks: Any = self.aiter_bytes()
+            else:
+                chunks = self._raw_chunks()
+            async for chunk in chunks:
                 size += len(chunk)
                 if limit is not None and size > limit:
                     await self.aclose()
@@ -632,7 +688,7 @@ class Response:
                         f"response body larger than max_body_size={limit} bytes", request=self._request
                     )
                 parts.append(chunk)
-            self._content = parts[0] if len(parts) == 1 else b"".join(parts)
+            self._content = parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
         return self._content
 
     read = aread
@@ -646,6 +702,16 @@ class Response:
         """The body parsed as JSON."""
         return _json.loads(await self.aread(), **kwargs)
 
+    def _raw_chunks(self) -> AsyncIterator[bytes]:
+        """The body pieces as the transport hands them over (possibly
+        bytearrays), for :meth:`aread`, which joins them anyway."""
+        if self._stream_consumed:
+            raise StreamConsumed("the response body was already read", request=self._request)
+        if self.is_closed:
+            raise StreamClosed("the response was closed before its body was read", request=self._request)
+        self._stream_consumed = True
+        return _Counting(self)
+
     async def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         """The body as received, without decompression."""
         if self._stream_consumed:
@@ -658,6 +724,8 @@ class Response:
             async for chunk in self._stream:
                 downloaded += len(chunk)
                 self.extensions["num_bytes_downloaded"] = downloaded
+                if type(chunk) is not bytes:
+                    chunk = bytes(chunk)
                 if chunk_size is None or len(chunk) <= chunk_size:
                     yield chunk
                 else:

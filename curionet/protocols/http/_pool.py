@@ -148,11 +148,10 @@ class ConnectionPool:
         closing: list[HTTP11Connection] = []
         live: list[HTTP11Connection] = []
         for conn in self._connections:
-            if conn.state is CLOSED or (conn.state is IDLE and not conn.is_available(now)):
+            if conn.state is CLOSED or (conn.state is IDLE and conn.has_expired(now)):
                 closing.append(conn)
             else:
                 live.append(conn)
-        self._connections = live
         max_conns = limits.max_connections
         for preq in self._requests:
             if preq.connection is not None:
@@ -160,10 +159,16 @@ class ConnectionPool:
             key = preq.key
             chosen = None
             if not preq.force_new:
-                for conn in live:
+                for conn in reversed(live):  # most recently used first
                     if conn.state is IDLE and conn.key == key:  # type: ignore[attr-defined]
-                        chosen = conn
-                        break
+                        # Only a candidate costs the liveness check (a syscall).
+                        if conn.is_available(now):
+                            chosen = conn
+                            break
+                        conn.state = CLOSED
+                        closing.append(conn)
+                if closing:
+                    live[:] = [c for c in live if c.state is not CLOSED]
             if chosen is None:
                 if max_conns is None or len(live) < max_conns:
                     chosen = self._new_connection(key)
@@ -189,6 +194,7 @@ class ConnectionPool:
                 live.remove(conn)
                 conn.state = CLOSED
                 closing.append(conn)
+        self._connections = live
         return closing
 
     def _release(self, preq: _PoolRequest) -> list[HTTP11Connection]:
