@@ -27,10 +27,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import AsyncOnlyError
-from .kernel.kernel import current_kernel
+from .kernel.kernel import _local as _kernel_local, current_kernel
 from .kernel.sched import SchedFIFO
 from .kernel.task import Task, instantiate_coroutine
-from .kernel.traps import _get_kernel, _scheduler_wait
+from .kernel.traps import _get_current, _get_kernel, _scheduler_wait
 from .meta import iscoroutinefunction
 
 __all__ = ["AsyncThread", "spawn_thread", "AWAIT", "async_thread", "is_async_thread"]
@@ -59,7 +59,7 @@ class AsyncThread(Task):
     ``result``, ``exception``, ``id``, ``terminated``, ``cancelled``) it has
     ``thread``, the ``threading.Thread`` running the function."""
 
-    __slots__ = ("_func", "_args", "_requests", "_wq", "thread", "_tresult", "_texc")
+    __slots__ = ("_requests", "_wq", "thread", "_tresult", "_texc", "_broken")
 
     def __init__(self, coro: Any, kernel: Any, task_id: int, daemon: bool = False) -> None:
         super().__init__(coro, kernel, task_id, daemon)
@@ -68,17 +68,29 @@ class AsyncThread(Task):
         self.thread: threading.Thread | None = None
         self._tresult: Any = None
         self._texc: BaseException | None = None
+        self._broken: BaseException | None = None  # the helper loop of a thread block died
 
     def __repr__(self) -> str:
         return f"AsyncThread(id={self.id}, name={self.name!r}, state={self.state!r})"
 
     # -- kernel side -------------------------------------------------------
     async def _drive(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        kernel = self._kernel
-        kernel._init_notify()
+        self._kernel._init_notify()
         self.thread = threading.Thread(target=self._thread_main, args=(func, args), name=f"curionet-{self.name}",
                                        daemon=True)  # fmt: skip
         self.thread.start()
+        await self._serve(self)
+        exc = self._texc
+        if exc is not None:
+            self._texc = None
+            raise exc
+        return self._tresult
+
+    async def _serve(self, owner: Task) -> None:
+        """Run the coroutines the thread hands over until it finishes.
+        Cancellation pending on *owner* (this task, or the task whose
+        ``async with spawn_thread():`` block the thread is) is delivered at
+        the next ``AWAIT``."""
         requests = self._requests
         while True:
             # Cancellation is deferred while the thread runs plain code; it
@@ -92,23 +104,19 @@ class AsyncThread(Task):
                     self.allow_cancel = prior
             req = requests.popleft()
             if req is _FINISHED:
-                break
+                return
             try:
-                pending = self.cancel_pending
-                if pending is not None and self.allow_cancel:
-                    self.cancel_pending = None
-                    req.coro.close()
-                    raise pending
+                for t in (self, owner):
+                    pending = t.cancel_pending
+                    if pending is not None and t.allow_cancel:
+                        t.cancel_pending = None
+                        req.coro.close()
+                        raise pending
                 req.value = await req.coro
             except BaseException as e:  # noqa: BLE001 - handed to the thread
                 req.exc = e
             finally:
                 req._done.release()
-        exc = self._texc
-        if exc is not None:
-            self._texc = None
-            raise exc
-        return self._tresult
 
     def _post(self, req: Any) -> None:
         """Hand *req* to the driver (from the thread)."""
@@ -130,6 +138,9 @@ class AsyncThread(Task):
             self._post(_FINISHED)
 
     def _await(self, coro: Any) -> Any:
+        if self._broken is not None:
+            coro.close()
+            raise self._broken
         req = _Request(coro)
         self._post(req)
         req._done.acquire()
@@ -143,21 +154,29 @@ class AsyncThread(Task):
         return req.value
 
 
-async def spawn_thread(func: Callable[..., Any] | None = None, *args: Any, daemon: bool = False) -> AsyncThread:
-    """Run ``func(*args)`` in a new thread and return its :class:`AsyncThread`.
+def spawn_thread(func: Callable[..., Any] | None = None, *args: Any, daemon: bool = False) -> Any:
+    """Run ``func(*args)`` in a new thread: ``t = await spawn_thread(func, *args)``
+    returns its :class:`AsyncThread`.
 
     Code in the thread may call ``AWAIT(coro)`` to run coroutines on the
     kernel.  ``daemon`` has the task meaning (a daemon thread is not waited
-    for by task groups and is cancelled at shutdown)."""
+    for by task groups and is cancelled at shutdown).
+
+    Without a function, ``async with spawn_thread():`` runs the *body of the
+    block* as thread code: it may block freely and use ``AWAIT``, while the
+    other tasks keep running (see :class:`_ThreadBlock` for how)."""
     if func is None:
-        raise TypeError(
-            "spawn_thread() needs a function; curionet has no 'async with spawn_thread():' block form "
-            "(it requires stack-frame tricks). Put the block in a function and pass it."
-        )
+        if args:
+            raise TypeError("spawn_thread() takes arguments only with a function")
+        return _ThreadBlock()
     if not callable(func):
         raise TypeError(f"spawn_thread() expected a callable, got {func!r}")
     if iscoroutinefunction(func):
         raise TypeError(f"spawn_thread() runs synchronous functions; {func!r} is async (use spawn())")
+    return _spawn_thread(func, args, daemon)
+
+
+async def _spawn_thread(func: Callable[..., Any], args: tuple[Any, ...], daemon: bool) -> AsyncThread:
     kernel = current_kernel() or await _get_kernel()
     holder: list[AsyncThread] = []
 
@@ -168,6 +187,107 @@ async def spawn_thread(func: Callable[..., Any] | None = None, *args: Any, daemo
     thread.name = getattr(func, "__qualname__", None) or repr(func)
     holder.append(thread)
     return thread  # type: ignore[no-any-return]
+
+
+class _Placeholder:
+    """Stands in the ready queue for a task moved to the kernel thread of a
+    thread block; the scheduler skips it (its state is not READY)."""
+
+    __slots__ = ()
+    _state = -1
+
+
+_PLACEHOLDER = _Placeholder()
+
+
+class _ThreadBlock:
+    """``async with spawn_thread():`` -- the body runs as an async thread.
+
+    Discussion: Curio moves the block's body into another thread with
+    stack-frame tricks.  curionet moves the *kernel* instead: on entry, the
+    scheduler loop continues in a new helper thread, and the current thread
+    (with the coroutine frame, locals and all) runs the body as plain thread
+    code.  ``AWAIT`` hands coroutines to a helper task on the kernel; a
+    cancellation or timeout of the task owning the block is delivered at
+    the next ``AWAIT``.  On exit the helper thread's loop stops and the
+    kernel resumes in the original thread, as if the task had only run one
+    long step.  Tasks that were ready at the moment of entry move with the
+    kernel (placeholders keep the interrupted cycle's bookkeeping intact)."""
+
+    def __init__(self) -> None:
+        self._thread: AsyncThread | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._loop_exc: BaseException | None = None
+        self._outer_ready: Any = None
+        self._owner: Any = None
+
+    def __await__(self) -> Any:
+        raise TypeError("spawn_thread() without a function is used as 'async with spawn_thread():'")
+
+    async def __aenter__(self) -> AsyncThread:
+        owner = self._owner = await _get_current()
+        kernel: Any = owner._kernel
+        if current_kernel() is not kernel:
+            raise RuntimeError("async with spawn_thread() must be used in the kernel's thread")
+        kernel._init_notify()
+        block_coro = self._serve_block(owner)
+        helper: Any = kernel._new_task(block_coro, True, AsyncThread)
+        helper.name = f"{owner.name} [thread block]"
+        helper.thread = threading.current_thread()
+        self._thread = helper
+        # Hand the ready queue to the helper loop; the interrupted cycle of
+        # this thread's loop finds placeholders where those tasks were.
+        outer = kernel._ready
+        moved = list(outer)
+        outer.clear()
+        outer.extend([_PLACEHOLDER] * len(moved))
+        kernel._ready = deque(moved)
+        self._outer_ready = outer
+        _kernel_local.kernel = None  # this thread is thread code now
+        _local.thread = helper
+        self._loop_thread = threading.Thread(target=self._run_kernel, args=(kernel, helper),
+                                             name="curionet-kernel", daemon=True)  # fmt: skip
+        self._loop_thread.start()
+        return helper  # type: ignore[no-any-return]
+
+    async def _serve_block(self, owner: Task) -> None:
+        helper = self._thread
+        assert helper is not None
+        await helper._serve(owner)
+
+    def _run_kernel(self, kernel: Any, helper: AsyncThread) -> None:
+        _kernel_local.kernel = kernel
+        try:
+            kernel._loop(helper)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the block's task
+            self._loop_exc = e
+            helper._broken = e
+            while helper._requests:
+                req = helper._requests.popleft()
+                if req is not _FINISHED:
+                    req.exc = e
+                    req._done.release()
+        finally:
+            _kernel_local.kernel = None
+
+    async def __aexit__(self, ty: Any, val: Any, tb: Any) -> None:
+        helper = self._thread
+        loop_thread = self._loop_thread
+        assert helper is not None and loop_thread is not None
+        kernel = helper._kernel
+        _local.thread = None
+        if helper._broken is None:
+            helper._post(_FINISHED)
+        loop_thread.join()
+        # The kernel is back in this thread.
+        _kernel_local.kernel = kernel
+        outer = self._outer_ready
+        outer.extend(kernel._ready)
+        kernel._ready = outer
+        kernel._current = self._owner
+        if self._loop_exc is not None:
+            exc, self._loop_exc = self._loop_exc, None
+            raise exc
 
 
 def is_async_thread() -> bool:

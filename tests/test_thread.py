@@ -6,6 +6,7 @@ import time
 import pytest
 
 import curionet
+import curionet.meta
 from curionet import AsyncOnlyError, TaskError
 from curionet.thread import AWAIT, AsyncThread, async_thread, is_async_thread, spawn_thread
 
@@ -149,7 +150,7 @@ async def test_spawn_thread_bad_arguments():
     async def coro():
         pass
 
-    with pytest.raises(TypeError, match="function"):
+    with pytest.raises(TypeError, match="async with"):
         await spawn_thread()
     with pytest.raises(TypeError, match="async"):
         await spawn_thread(coro)
@@ -210,3 +211,64 @@ async def test_thread_is_listed_and_named():
     assert t in kernel.tasks()
     gate.set()
     await t.wait()
+
+
+async def test_thread_block_runs_body_outside_the_kernel():
+    ticks = []
+
+    async def ticker():
+        while True:
+            ticks.append(1)
+            await curionet.sleep(0.005)
+
+    t = await curionet.spawn(ticker)
+    await curionet.sleep(0.01)
+    before = len(ticks)
+    value = None
+    async with spawn_thread() as th:
+        assert is_async_thread() and not curionet.meta.curionet_running()
+        time.sleep(0.3)  # blocks this thread only: the ticker keeps going
+        during = len(ticks)
+        value = AWAIT(curionet.clock()) and "awaited"
+    assert isinstance(th, AsyncThread) and th.terminated
+    assert value == "awaited"  # locals assigned in the block are visible after it
+    assert during > before
+    await t.cancel()
+
+
+async def test_thread_block_exception_propagates():
+    with pytest.raises(KeyError):
+        async with spawn_thread():
+            raise KeyError("from block")
+    assert await curionet.sleep(0.001) is not None  # the kernel still works here
+
+
+async def test_thread_block_timeout_delivered_at_await():
+    reached = []
+    with pytest.raises(curionet.TaskTimeout):
+        async with curionet.timeout_after(0.05):
+            async with spawn_thread():
+                time.sleep(0.2)  # the deadline passes meanwhile
+                AWAIT(curionet.sleep(10))
+                reached.append(True)
+    assert not reached
+
+
+async def test_thread_block_keeps_ready_tasks_running():
+    done = []
+
+    async def quick():
+        done.append(1)
+
+    await curionet.spawn(quick)  # ready, not yet run, when the block starts
+    async with spawn_thread():
+        for _ in range(200):
+            if done:
+                break
+            time.sleep(0.01)
+    assert done
+
+
+async def test_thread_block_rejects_arguments():
+    with pytest.raises(TypeError):
+        spawn_thread(None, 1)
