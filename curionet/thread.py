@@ -227,7 +227,7 @@ class _ThreadBlock:
     async def __aenter__(self) -> AsyncThread:
         owner = self._owner = await _get_current()
         kernel: Any = owner._kernel
-        if current_kernel() is not kernel:
+        if current_kernel() is not owner._kernel:
             raise RuntimeError("async with spawn_thread() must be used in the kernel's thread")
         kernel._init_notify()
         block_coro = self._serve_block(owner)
@@ -240,7 +240,7 @@ class _ThreadBlock:
         outer = kernel._ready
         moved = list(outer)
         outer.clear()
-        outer.extend([_PLACEHOLDER] * len(moved))
+        outer.extend([_PLACEHOLDER] * len(moved))  # type: ignore[list-item]
         kernel._ready = deque(moved)
         self._outer_ready = outer
         _kernel_local.kernel = None  # this thread is thread code now
