@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from ...errors import TaskTimeout
-from ...kernel.time import clock, timeout_after
+from ...kernel.kernel import current_kernel
+from ...kernel.time import timeout_after
 from ._auth import BasicAuth, build_auth
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from ._cookies import Cookies
@@ -31,6 +32,14 @@ DEFAULT_MAX_BODY_SIZE = 256 * 1024 * 1024
 _USER_AGENT = "curionet"
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = ("content-length", "content-type", "transfer-encoding", "content-encoding")
+
+
+def _kernel_clock() -> Any:
+    """The running kernel's clock function (read without a trap)."""
+    kernel = current_kernel()
+    if kernel is None:  # pragma: no cover - always inside a kernel
+        raise RuntimeError("ClientSession must be used inside a running curionet kernel")
+    return kernel.clock.current_time
 
 
 def _same_origin(a: URL, b: URL) -> bool:
@@ -232,7 +241,7 @@ class ClientSession:
             request = next_request
 
     async def _send_single(self, request: Request) -> Response:
-        if not request.extensions.get("cookies_set"):
+        if not request.extensions.get("cookies_set") and (self.cookies.jar or "cookie" in request.headers):
             if "cookie" in request.headers:
                 del request.headers["cookie"]
             self.cookies.set_cookie_header(request)
@@ -240,14 +249,16 @@ class ClientSession:
             result = hook(request)
             if hasattr(result, "__await__"):
                 await result
-        start = await clock()
+        now = _kernel_clock()
+        start = now()
         response = await self._transport.handle_request(request)
         try:
-            response.elapsed = datetime.timedelta(seconds=await clock() - start)
+            response.elapsed = datetime.timedelta(seconds=now() - start)
             response.request = request
             response.max_body_size = self.max_body_size
-            self.cookies.extract_cookies(response)
-            response._set_cookies_from_headers()
+            if "set-cookie" in response.headers:
+                self.cookies.extract_cookies(response)
+                response._set_cookies_from_headers()
             for hook in self.event_hooks["response"]:
                 result = hook(response)
                 if hasattr(result, "__await__"):

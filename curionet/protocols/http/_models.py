@@ -211,12 +211,7 @@ class Headers(MutableMapping[str, str]):
     def _from_h11(cls, raw: Any) -> Headers:
         # h11 hands us lower-case names already.
         h = cls.__new__(cls)
-        items: list[tuple[str, str, str]] = []
-        append = items.append
-        for k, v in raw:
-            n = k.decode("latin-1")
-            append((n, n, v.decode("latin-1")))
-        h._items = items
+        h._items = [(n := k.decode("latin-1"), n, v.decode("latin-1")) for k, v in raw]
         return h
 
     def __getitem__(self, name: str) -> str:

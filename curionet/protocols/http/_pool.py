@@ -212,6 +212,12 @@ class ConnectionPool:
                 conn.response_closed(_now())
                 if conn.must_close:
                     conn.state = CLOSED
+            # The common case needs no reassignment: a connection went idle,
+            # nobody is waiting, and the idle limit holds.
+            if conn.state is IDLE and all(r.connection is not None for r in self._requests):
+                max_idle = self._limits.max_keepalive_connections
+                if max_idle is None or sum(c.state is IDLE for c in self._connections) <= max_idle:
+                    return []
         return self._assign()
 
     @staticmethod
