@@ -274,3 +274,19 @@ async def test_tls_failure_closes_the_socket():
                 )  # fmt: skip
             await server.join()
             assert _open_fds() - before == set()
+
+
+@needs_ipv6
+async def test_local_address_of_one_family_skips_the_other():
+    with refused_ipv6_port() as port6, ipv4_listener() as (_, port4):
+        events = []
+        sock = await open_tcp_stream(
+            "dual.localhost", 80, resolver=resolver_for(port6, port4), local_address="127.0.0.1",
+            happy_eyeballs_delay=2.0, trace=events.append,
+        )  # fmt: skip
+        async with sock:
+            assert sock.getsockname()[0] == "127.0.0.1"
+        # The IPv6 attempt could not bind an IPv4 address: it failed, and IPv4 went at once.
+        kinds = [(e.kind, e.address[0]) for e in events if e.kind in ("attempt", "failed")]
+        assert kinds == [("attempt", "::1"), ("failed", "::1"), ("attempt", "127.0.0.1")]
+        assert events[-1].elapsed < 1.0
