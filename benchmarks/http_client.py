@@ -10,6 +10,9 @@ starts it on 127.0.0.1 only, and stops it at the end.  Rows:
   (pool of 10 connections);
 * ``10 MB download``: MB/s reading a 10 MB body into memory.
 
+Each figure is also reported per CPU-second of the client process: on a
+shared machine wall-clock rates swing with other load, CPU cost much less.
+
 Every (library, row) measurement runs in a fresh process, ``--repeat`` times,
 interleaved across libraries so that background load hits all of them alike;
 the table shows the median and the min-max spread.  httpx and aiohttp run on
@@ -150,85 +153,96 @@ class Nginx:
 
 
 
-def worker_curionet(row: str, url_small: str, url_large: str, n: int) -> float:
+def _start() -> tuple[float, float]:
+    return (time.perf_counter(), time.process_time())
+
+
+def _rates(amount: float, t0: tuple[float, float]) -> tuple[float, float]:
+    """(amount per wall-clock second, amount per CPU-second of this process)."""
+    wall = time.perf_counter() - t0[0]
+    cpu = time.process_time() - t0[1]
+    return amount / wall, amount / cpu
+
+
+def worker_curionet(row: str, url_small: str, url_large: str, n: int) -> tuple[float, float]:
     import curionet
     from curionet.protocols.http import ClientSession, Limits
 
-    async def main() -> float:
+    async def main() -> tuple[float, float]:
         limits = Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
         async with ClientSession(limits=limits) as session:
             if row == "download":
                 await session.get(url_large)
-                t0 = time.perf_counter()
+                t0 = _start()
                 for _ in range(n):
                     r = await session.get(url_large)
                     assert len(r.content) == LARGE
-                return n * LARGE / 1e6 / (time.perf_counter() - t0)
+                return _rates(n * LARGE / 1e6, t0)
             for _ in range(50):
                 await session.get(url_small)
             if row == "seq":
-                t0 = time.perf_counter()
+                t0 = _start()
                 for _ in range(n):
                     r = await session.get(url_small)
                     assert len(r.content) == SMALL
-                return n / (time.perf_counter() - t0)
+                return _rates(n, t0)
 
             async def task(k: int) -> None:
                 for _ in range(k):
                     r = await session.get(url_small)
                     assert len(r.content) == SMALL
 
-            t0 = time.perf_counter()
+            t0 = _start()
             async with curionet.TaskGroup() as g:
                 for _ in range(CONCURRENCY):
                     await g.spawn(task, n // CONCURRENCY)
-            return (n // CONCURRENCY) * CONCURRENCY / (time.perf_counter() - t0)
+            return _rates((n // CONCURRENCY) * CONCURRENCY, t0)
 
-    return float(curionet.run(main))
+    return curionet.run(main)  # type: ignore[no-any-return]
 
 
-def worker_httpx(row: str, url_small: str, url_large: str, n: int) -> float:
+def worker_httpx(row: str, url_small: str, url_large: str, n: int) -> tuple[float, float]:
     import asyncio
 
     import httpx
 
-    async def main() -> float:
+    async def main() -> tuple[float, float]:
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
         async with httpx.AsyncClient(limits=limits) as client:
             if row == "download":
                 await client.get(url_large)
-                t0 = time.perf_counter()
+                t0 = _start()
                 for _ in range(n):
                     r = await client.get(url_large)
                     assert len(r.content) == LARGE
-                return n * LARGE / 1e6 / (time.perf_counter() - t0)
+                return _rates(n * LARGE / 1e6, t0)
             for _ in range(50):
                 await client.get(url_small)
             if row == "seq":
-                t0 = time.perf_counter()
+                t0 = _start()
                 for _ in range(n):
                     r = await client.get(url_small)
                     assert len(r.content) == SMALL
-                return n / (time.perf_counter() - t0)
+                return _rates(n, t0)
 
             async def task(k: int) -> None:
                 for _ in range(k):
                     r = await client.get(url_small)
                     assert len(r.content) == SMALL
 
-            t0 = time.perf_counter()
+            t0 = _start()
             await asyncio.gather(*(task(n // CONCURRENCY) for _ in range(CONCURRENCY)))
-            return (n // CONCURRENCY) * CONCURRENCY / (time.perf_counter() - t0)
+            return _rates((n // CONCURRENCY) * CONCURRENCY, t0)
 
     return asyncio.run(main())
 
 
-def worker_aiohttp(row: str, url_small: str, url_large: str, n: int) -> float:
+def worker_aiohttp(row: str, url_small: str, url_large: str, n: int) -> tuple[float, float]:
     import asyncio
 
     import aiohttp
 
-    async def main() -> float:
+    async def main() -> tuple[float, float]:
         connector = aiohttp.TCPConnector(limit=CONCURRENCY)
         async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -238,25 +252,25 @@ def worker_aiohttp(row: str, url_small: str, url_large: str, n: int) -> float:
 
             if row == "download":
                 await get(url_large)
-                t0 = time.perf_counter()
+                t0 = _start()
                 for _ in range(n):
                     assert len(await get(url_large)) == LARGE
-                return n * LARGE / 1e6 / (time.perf_counter() - t0)
+                return _rates(n * LARGE / 1e6, t0)
             for _ in range(50):
                 await get(url_small)
             if row == "seq":
-                t0 = time.perf_counter()
+                t0 = _start()
                 for _ in range(n):
                     assert len(await get(url_small)) == SMALL
-                return n / (time.perf_counter() - t0)
+                return _rates(n, t0)
 
             async def task(k: int) -> None:
                 for _ in range(k):
                     assert len(await get(url_small)) == SMALL
 
-            t0 = time.perf_counter()
+            t0 = _start()
             await asyncio.gather(*(task(n // CONCURRENCY) for _ in range(CONCURRENCY)))
-            return (n // CONCURRENCY) * CONCURRENCY / (time.perf_counter() - t0)
+            return _rates((n // CONCURRENCY) * CONCURRENCY, t0)
 
     return asyncio.run(main())
 
@@ -264,8 +278,8 @@ def worker_aiohttp(row: str, url_small: str, url_large: str, n: int) -> float:
 WORKERS = {"curionet": worker_curionet, "httpx": worker_httpx, "aiohttp": worker_aiohttp}
 
 
-def run_worker(lib: str, row: str, nginx: Nginx, n: int) -> float:
-    count = max(2, n // 200) if row == "download" else n
+def run_worker(lib: str, row: str, nginx: Nginx, n: int) -> tuple[float, float]:
+    count = max(4, n // 100) if row == "download" else n
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker", lib, row,
          nginx.url("1kb.bin"), nginx.url("10mb.bin"), str(count)],
@@ -273,7 +287,8 @@ def run_worker(lib: str, row: str, nginx: Nginx, n: int) -> float:
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"{lib} {row} failed:\n{proc.stderr}")
-    return float(proc.stdout.strip().splitlines()[-1])
+    wall, cpu = proc.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def fmt(values: list[float]) -> str:
@@ -294,7 +309,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         lib, row, small, large, n = args.worker
-        print(WORKERS[lib](row, small, large, int(n)))
+        wall, cpu = WORKERS[lib](row, small, large, int(n))
+        print(wall, cpu)
         return
     if args.quick:
         args.repeat, args.requests = 1, 500
@@ -302,18 +318,27 @@ def main() -> None:
     rows = [row for row in args.rows.split(",") if row]
     nginx = Nginx()
     results: dict[tuple[str, str], list[float]] = {(lib, row): [] for lib in libs for row in rows}
+    cpu_results: dict[tuple[str, str], list[float]] = {(lib, row): [] for lib in libs for row in rows}
     try:
         for rep in range(args.repeat):
             for row in rows:
                 for lib in libs:  # interleaved: background load hits every library alike
-                    value = run_worker(lib, row, nginx, args.requests)
+                    value, cpu = run_worker(lib, row, nginx, args.requests)
                     results[lib, row].append(value)
-                    print(f"  run {rep + 1}/{args.repeat} {row:8} {lib:9} {value:10,.1f}", file=sys.stderr)
+                    cpu_results[lib, row].append(cpu)
+                    print(f"  run {rep + 1}/{args.repeat} {row:8} {lib:9} {value:10,.1f} (per CPU-s {cpu:10,.1f})",
+                          file=sys.stderr)  # fmt: skip
     finally:
         nginx.stop()
     print(f"\nnginx on 127.0.0.1; median of {args.repeat} runs (min-max); {os.cpu_count()} CPUs; "
           f"Python {sys.version.split()[0]}\n")  # fmt: skip
-    header = "| row | " + " | ".join(libs) + " |"
+    print_table(results, libs, rows, "per wall-clock second")
+    print("\nThe same runs, per CPU-second of the client process (less sensitive to other load):\n")
+    print_table(cpu_results, libs, rows, "per client CPU-second")
+
+
+def print_table(results: dict[tuple[str, str], list[float]], libs: list[str], rows: list[str], unit: str) -> None:
+    header = f"| row ({unit}) | " + " | ".join(libs) + " |"
     ratios = [lib for lib in libs if lib != "curionet"] if "curionet" in libs else []
     header += "".join(f" curionet / {lib} |" for lib in ratios)
     print(header)

@@ -140,3 +140,30 @@ async def test_invalid_request_headers_are_refused_locally():
         assert srv.requests == 2
     finally:
         srv.stop()
+
+
+async def test_large_bodies_read_past_h11_keep_the_same_guarantees():
+    big = 300_000  # above the size from which bodies bypass h11's buffer
+
+    def app(conn_no, req_no, request, body):
+        if request.target == b"/truncated":
+            return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % big + b"t" * 1000
+        if request.target == b"/overlong":
+            return (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % big) + b"o" * (big + 10)
+        return (200, [("Content-Length", str(big))], [b"k" * 100_000] * 3)
+
+    srv = H11Server(app).start()
+    try:
+        async with ClientSession() as session:
+            for _ in range(3):
+                assert (await session.get(srv.url("/ok"))).content == b"k" * big
+            assert srv.connections == 1  # kept alive across direct reads
+            with pytest.raises(RemoteProtocolError) as info:
+                await session.get(srv.url("/truncated"))
+            assert srv.url("/truncated") in str(info.value) and "missing" in str(info.value)
+            with pytest.raises(RemoteProtocolError):
+                await session.get(srv.url("/overlong"))
+            assert session.transport.pool.active_connections == 0
+            assert (await session.get(srv.url("/ok"))).content == b"k" * big
+    finally:
+        srv.stop()

@@ -39,6 +39,8 @@ __all__ = ["HTTP11Connection", "ServerDisconnected", "NEW", "ACTIVE", "IDLE", "C
 NEW, ACTIVE, IDLE, CLOSED = "NEW", "ACTIVE", "IDLE", "CLOSED"
 
 READ_SIZE = 65536
+MAX_READ_SIZE = 1048576  # reads grow while they come back full (large bodies)
+DIRECT_THRESHOLD = 262144  # Content-Length from which the body bypasses h11's buffer
 _Data = h11.Data
 _EndOfMessage = h11.EndOfMessage
 _NEED_DATA = h11.NEED_DATA
@@ -108,6 +110,8 @@ class HTTP11Connection:
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_size)
         self._max_header_size = max_header_size
         self._received = 0  # bytes received since the current request was sent
+        self._read_size = READ_SIZE
+        self._direct: list[Any] | None = None  # [bytes left, buffered bytes, close after]
         self.state = NEW
         self.requests_handled = 0
         self.keepalive_expiry = keepalive_expiry
@@ -142,7 +146,13 @@ class HTTP11Connection:
             return
         h = self._h11
         if h.our_state is h11.IDLE and h.their_state is h11.IDLE and self._stream is not None:
-            self.state = IDLE  # assigned but never used (the request was cancelled first)
+            # Assigned but never used (the request was cancelled first), or a
+            # body read directly that left a fresh state machine behind.
+            if self._must_close or self._direct is not None:
+                self._must_close = True
+            else:
+                self.state = IDLE
+                self.expires_at = None if self.keepalive_expiry is None else now + self.keepalive_expiry
             return
         if h.our_state is _DONE and h.their_state is _DONE and not self._must_close:
             h.start_next_cycle()
@@ -178,6 +188,9 @@ class HTTP11Connection:
         except BaseException:
             await self.aclose()
             raise
+        self._direct = None
+        if h11.DONE is self._h11.our_state and self._h11.their_state is h11.SEND_BODY:
+            self._maybe_go_direct(request, event)
         return Response(
             event.status_code,
             headers=Headers._from_h11(event.headers),
@@ -253,7 +266,7 @@ class HTTP11Connection:
             if event is not _NEED_DATA:
                 return event
             try:
-                data = await self._stream.receive_some(READ_SIZE, timeout)
+                data = await self._stream.receive_some(self._read_size, timeout)
             except TimeoutError as exc:
                 raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
             except (OSError, ssl.SSLError) as exc:
@@ -262,7 +275,10 @@ class HTTP11Connection:
                         f"the server closed the kept-alive connection: {exc}", request=request, reused=True
                     ) from exc
                 raise _error(ReadError, "receiving the response failed", request, exc) from exc
-            self._received += len(data)
+            n = len(data)
+            self._received += n
+            if n == self._read_size and n < MAX_READ_SIZE:
+                self._read_size = n * 4
             if not data and reused:
                 raise ServerDisconnected(
                     "the server closed the kept-alive connection without sending a response",
@@ -293,10 +309,77 @@ class HTTP11Connection:
                 )
             raise RemoteProtocolError(f"unexpected {type(event).__name__} from the server", request=request)
 
+    def _maybe_go_direct(self, request: Request, event: Any) -> None:
+        """Large Content-Length bodies bypass h11's buffer.
+
+        Discussion: h11 copies every body byte twice (into its receive
+        buffer, then out of it) before we copy it once more to join the body.
+        For a large body with a known length the framing is trivial: h11 has
+        parsed and validated the head (one Content-Length, no chunking), so
+        we read exactly that many bytes straight from the stream, then give
+        the connection a fresh h11 state machine for its next request.
+        Keep-alive follows the same rules h11 applies (HTTP/1.1 and no
+        ``Connection: close`` on either side)."""
+        headers = event.headers
+        length = None
+        close = event.http_version != b"1.1"
+        for name, value in headers:
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                return
+            elif name == b"connection" and b"close" in value.lower():
+                close = True
+        if length is None or length < DIRECT_THRESHOLD:
+            return
+        if "close" in request.headers.get("connection", "").lower():
+            close = True
+        buffered = self._h11.trailing_data[0]
+        if len(buffered) > length:
+            return  # let h11 report the overlong body
+        self._direct = [length - len(buffered), buffered, close]
+
+    async def _next_direct_chunk(self, request: Request, timeout: float | None) -> bytes | None:
+        state = self._direct
+        assert state is not None
+        if state[1]:
+            chunk, state[1] = state[1], b""
+            return chunk  # type: ignore[no-any-return]
+        remaining = state[0]
+        if remaining == 0:
+            self._direct = None
+            self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_header_size)
+            pending = getattr(self._stream, "has_pending_data", None)
+            if pending is not None and pending():
+                self._must_close = True
+                raise RemoteProtocolError(
+                    "the server sent more data than the response's Content-Length", request=request
+                )
+            if state[2] or self._stream.is_readable():
+                self._must_close = True  # the server closes, or more arrived: not reusable
+            return None
+        try:
+            data = await self._stream.receive_some(min(self._read_size, remaining), timeout)
+        except TimeoutError as exc:
+            raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise _error(ReadError, "receiving the response failed", request, exc) from exc
+        if not data:
+            raise RemoteProtocolError(
+                f"the server closed the connection with {remaining} bytes of the body missing", request=request
+            )
+        n = len(data)
+        state[0] = remaining - n
+        if n == self._read_size and n < MAX_READ_SIZE:
+            self._read_size = n * 4
+        return data
+
     async def _next_body_chunk(self, request: Request, timeout: float | None) -> bytes | None:
         """The next piece of the body (bytes or a bytearray: callers that keep
         it convert), or ``None`` at its end."""
         try:
+            if self._direct is not None:
+                return await self._next_direct_chunk(request, timeout)
             while True:
                 event = await self._receive_event(request, timeout)
                 if type(event) is _Data:

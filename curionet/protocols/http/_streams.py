@@ -122,6 +122,19 @@ class SocketStream:
         finally:
             view.release()
 
+    def has_pending_data(self) -> bool:
+        """Whether bytes (not just EOF) are waiting to be received, without
+        consuming them."""
+        if self.closed:
+            return False
+        sock = self._sock
+        if self._tls:
+            return bool(sock.pending())  # type: ignore[attr-defined]
+        try:
+            return bool(sock.recv(1, socket.MSG_PEEK))
+        except (BlockingIOError, InterruptedError, OSError):
+            return False
+
     def is_readable(self) -> bool:
         """``True`` when the peer sent something (or closed) while the
         connection was idle: then it cannot be reused."""
