@@ -158,6 +158,10 @@ async def test_large_bodies_read_past_h11_keep_the_same_guarantees():
             for _ in range(3):
                 assert (await session.get(srv.url("/ok"))).content == b"k" * big
             assert srv.connections == 1  # kept alive across direct reads
+            head = await session.head(srv.url("/ok"))  # Content-Length describes a body never sent
+            assert head.headers["content-length"] == str(big) and head.content == b""
+            assert (await session.get(srv.url("/ok"))).content == b"k" * big
+            assert srv.connections == 1
             with pytest.raises(RemoteProtocolError) as info:
                 await session.get(srv.url("/truncated"))
             assert srv.url("/truncated") in str(info.value) and "missing" in str(info.value)

@@ -111,7 +111,7 @@ class HTTP11Connection:
         self._max_header_size = max_header_size
         self._received = 0  # bytes received since the current request was sent
         self._read_size = READ_SIZE
-        self._direct: list[Any] | None = None  # [bytes left, buffered bytes, close after]
+        self._direct: list[Any] | None = None  # see _maybe_go_direct
         self.state = NEW
         self.requests_handled = 0
         self.keepalive_expiry = keepalive_expiry
@@ -188,12 +188,13 @@ class HTTP11Connection:
         except BaseException:
             await self.aclose()
             raise
+        headers = Headers._from_h11(event.headers)
         self._direct = None
         if h11.DONE is self._h11.our_state and self._h11.their_state is h11.SEND_BODY:
-            self._maybe_go_direct(request, event)
+            self._maybe_go_direct(request, event, headers)
         return Response(
             event.status_code,
-            headers=Headers._from_h11(event.headers),
+            headers=headers,
             stream=_ResponseBody(self, request, timeout.read),
             request=request,
             http_version="HTTP/" + event.http_version.decode("ascii"),
@@ -309,35 +310,40 @@ class HTTP11Connection:
                 )
             raise RemoteProtocolError(f"unexpected {type(event).__name__} from the server", request=request)
 
-    def _maybe_go_direct(self, request: Request, event: Any) -> None:
-        """Large Content-Length bodies bypass h11's buffer.
+    def _maybe_go_direct(self, request: Request, event: Any, headers: Headers) -> None:
+        """Content-Length bodies that are large, or already fully received,
+        bypass h11's buffer and its per-event state machine.
 
         Discussion: h11 copies every body byte twice (into its receive
-        buffer, then out of it) before we copy it once more to join the body.
-        For a large body with a known length the framing is trivial: h11 has
+        buffer, then out of it) before we copy it once more to join the body,
+        and each event costs a pass through its state machine.  For a body with a known length the framing is trivial: h11 has
         parsed and validated the head (one Content-Length, no chunking), so
         we read exactly that many bytes straight from the stream, then give
         the connection a fresh h11 state machine for its next request.
         Keep-alive follows the same rules h11 applies (HTTP/1.1 and no
         ``Connection: close`` on either side)."""
-        headers = event.headers
+        if request.method == "HEAD" or event.status_code in (204, 304):
+            return  # no body, whatever Content-Length says
         length = None
         close = event.http_version != b"1.1"
-        for name, value in headers:
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding":
+        for name, _, value in headers._items:
+            if name == "content-length":
+                length = int(value)  # h11 has checked it is one plain number
+            elif name == "transfer-encoding":
                 return
-            elif name == b"connection" and b"close" in value.lower():
+            elif name == "connection" and "close" in value.lower():
                 close = True
-        if length is None or length < DIRECT_THRESHOLD:
+        if length is None:
             return
-        if "close" in request.headers.get("connection", "").lower():
-            close = True
         buffered = self._h11.trailing_data[0]
         if len(buffered) > length:
             return  # let h11 report the overlong body
-        self._direct = [length - len(buffered), buffered, close]
+        if length < DIRECT_THRESHOLD and len(buffered) != length:
+            return  # a small body still on its way: h11 is fine
+        if "close" in request.headers.get("connection", "").lower():
+            close = True
+        # [bytes left to read, bytes already buffered, close afterwards, read from the stream?]
+        self._direct = [length - len(buffered), buffered, close, False]
 
     async def _next_direct_chunk(self, request: Request, timeout: float | None) -> bytes | None:
         state = self._direct
@@ -349,14 +355,17 @@ class HTTP11Connection:
         if remaining == 0:
             self._direct = None
             self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_header_size)
-            pending = getattr(self._stream, "has_pending_data", None)
-            if pending is not None and pending():
+            if state[3]:
+                # Bytes beyond Content-Length that came with the body (h11
+                # would see them in its buffer; we have to look).
+                pending = getattr(self._stream, "has_pending_data", None)
+                if pending is not None and pending():
+                    self._must_close = True
+                    raise RemoteProtocolError(
+                        "the server sent more data than the response's Content-Length", request=request
+                    )
+            if state[2]:
                 self._must_close = True
-                raise RemoteProtocolError(
-                    "the server sent more data than the response's Content-Length", request=request
-                )
-            if state[2] or self._stream.is_readable():
-                self._must_close = True  # the server closes, or more arrived: not reusable
             return None
         try:
             data = await self._stream.receive_some(min(self._read_size, remaining), timeout)
@@ -370,6 +379,7 @@ class HTTP11Connection:
             )
         n = len(data)
         state[0] = remaining - n
+        state[3] = True
         if n == self._read_size and n < MAX_READ_SIZE:
             self._read_size = n * 4
         return data

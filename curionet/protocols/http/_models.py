@@ -211,7 +211,11 @@ class Headers(MutableMapping[str, str]):
     def _from_h11(cls, raw: Any) -> Headers:
         # h11 hands us lower-case names already.
         h = cls.__new__(cls)
-        h._items = [(n := k.decode("latin-1"), n, v.decode("latin-1")) for k, v in raw]
+        full = getattr(raw, "_full_items", None)  # h11's (raw name, lower name, value) list
+        if full is not None:
+            h._items = [(k.decode("latin-1"), r.decode("latin-1"), v.decode("latin-1")) for r, k, v in full]
+        else:  # pragma: no cover - an h11 without it
+            h._items = [(n := k.decode("latin-1"), n, v.decode("latin-1")) for k, v in raw]
         return h
 
     def __getitem__(self, name: str) -> str:
