@@ -258,13 +258,15 @@ class H11Server:
                     return
                 status, headers, payload = action
                 data = conn.send(h11.Response(status_code=status, headers=headers))
-                if isinstance(payload, list):  # sent piece by piece, 1 ms apart
+                if request.method == b"HEAD":
+                    pass
+                elif isinstance(payload, list):  # sent piece by piece, 1 ms apart
                     sock.sendall(data)
                     for piece in payload:
                         time.sleep(0.001)
                         sock.sendall(conn.send(h11.Data(data=piece)))
                     data = b""
-                elif payload and request.method != b"HEAD":
+                elif payload:
                     data += conn.send(h11.Data(data=payload))
                 data += conn.send(h11.EndOfMessage())
                 sock.sendall(data)

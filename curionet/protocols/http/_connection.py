@@ -316,8 +316,9 @@ class HTTP11Connection:
 
         Discussion: h11 copies every body byte twice (into its receive
         buffer, then out of it) before we copy it once more to join the body,
-        and each event costs a pass through its state machine.  For a body with a known length the framing is trivial: h11 has
-        parsed and validated the head (one Content-Length, no chunking), so
+        and each event costs a pass through its state machine.  For a body
+        with a known length the framing is trivial: h11 has parsed and
+        validated the head (one Content-Length, no chunking), so
         we read exactly that many bytes straight from the stream, then give
         the connection a fresh h11 state machine for its next request.
         Keep-alive follows the same rules h11 applies (HTTP/1.1 and no
