@@ -257,15 +257,20 @@ class HTTP11Connection:
                 ) from exc
             raise _error(WriteError, "sending the request failed", request, exc) from exc
 
-    async def _receive_event(self, request: Request, timeout: float | None, reused: bool = False) -> Any:
+    async def _receive_event(
+        self, request: Request, timeout: float | None, reused: bool = False, read_first: bool = False
+    ) -> Any:
         h = self._h11
         while True:
-            try:
-                event = h.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise _error(RemoteProtocolError, "invalid response from the server", request, exc) from exc
-            if event is not _NEED_DATA:
-                return event
+            if read_first:
+                read_first = False
+            else:
+                try:
+                    event = h.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise _error(RemoteProtocolError, "invalid response from the server", request, exc) from exc
+                if event is not _NEED_DATA:
+                    return event
             try:
                 data = await self._stream.receive_some(self._read_size, timeout)
             except TimeoutError as exc:
@@ -289,8 +294,12 @@ class HTTP11Connection:
             h.receive_data(data)
 
     async def _receive_head(self, request: Request, timeout: float | None, reused: bool) -> Any:
+        # h11's buffer is empty when a request starts (leftovers are errors),
+        # so read before asking h11 for an event it cannot have yet.
+        first = True
         while True:
-            event = await self._receive_event(request, timeout, reused)
+            event = await self._receive_event(request, timeout, reused, first)
+            first = False
             reused = False  # bytes have arrived: no retry from here on
             if isinstance(event, h11.Response):
                 # h11 only bounds a head still incomplete; one that arrived

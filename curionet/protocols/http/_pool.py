@@ -197,6 +197,27 @@ class ConnectionPool:
         self._connections = live
         return closing
 
+    def _fast_acquire(self, preq: _PoolRequest) -> bool:
+        """The common case of :meth:`_assign`: nobody else waits and the most
+        recently used idle connection to this origin is fine.  Synchronous."""
+        if preq.force_new:
+            return False
+        for other in self._requests:
+            if other.connection is None and other is not preq:
+                return False
+        conns = self._connections
+        key = preq.key
+        for i in range(len(conns) - 1, -1, -1):
+            conn = conns[i]
+            if conn.state is IDLE and conn.key == key:  # type: ignore[attr-defined]
+                if not conn.is_available(_now()):
+                    return False  # let _assign close it and find another
+                del conns[i]
+                conns.append(conn)
+                preq.assign(conn)
+                return True
+        return False
+
     def _release(self, preq: _PoolRequest) -> list[HTTP11Connection]:
         """*preq* is done (response closed, failed or cancelled)."""
         try:
@@ -291,7 +312,8 @@ class ConnectionPool:
         retried = False
         try:
             while True:
-                await self._close_all(self._assign())
+                if not self._fast_acquire(preq):
+                    await self._close_all(self._assign())
                 conn = await preq.wait_for_connection(timeout.pool)
                 try:
                     response = await conn.handle_request(request, timeout)
