@@ -177,3 +177,23 @@ async def test_keepalive_expiry_on_the_mock_clock(autojump_clock):
         await sleep(11)
         await session.get("http://test/")
         assert len(opened) == 2 and opened[0].closed
+
+
+async def test_max_keepalive_connections(autojump_clock):
+    opened = []
+    limits = Limits(max_connections=3, max_keepalive_connections=1)
+    async with session_for(answer_ok, Timeout(5), limits=limits, opened=opened) as session:
+        responses = []
+        for _ in range(3):  # three responses held open at once: three connections
+            cm = session.stream("GET", "http://test/")
+            responses.append((cm, await cm.__aenter__()))
+        assert len(opened) == 3 and session.transport.pool.active_connections == 3
+        for cm, response in responses:
+            await response.aread()
+            await cm.__aexit__(None, None, None)
+        pool = session.transport.pool
+        assert pool.idle_connections == 1 and pool.active_connections == 0
+        assert sum(s.closed for s in opened) == 2
+        # The one kept alive is reused.
+        assert (await session.get("http://test/")).content == b"ok"
+        assert len(opened) == 3
