@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Any
 
-from .. import TaskGroup, UniversalQueue, run
+from .. import TaskGroup, UniversalQueue, ignore_after, run, sleep
 from ..protocols.websocket import ConnectionClosed, HandshakeError, InvalidStatus, websocket_connect
 
 
@@ -64,6 +64,14 @@ async def _client(args: Any) -> int:
         while True:
             line = await lines.get()
             if line is None:
+                # End of input: give replies to what we sent a moment to
+                # arrive (a ping round trip, then a short quiet period).
+                try:
+                    async with ignore_after(2):
+                        await ws.ping()
+                    await sleep(args.linger)
+                except ConnectionClosed:
+                    pass
                 await ws.close()
                 return
             try:
@@ -95,4 +103,6 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-compression", action="store_true", help="do not offer permessage-deflate")
     parser.add_argument("--cafile", help="CA certificates to trust for wss://")
     parser.add_argument("--max-size", type=int, default=1 << 20, help="largest message accepted (bytes)")
+    parser.add_argument("--linger", type=float, default=0.2,
+                        help="seconds to keep printing replies after end of input (default 0.2)")
     parser.set_defaults(func=_main)
