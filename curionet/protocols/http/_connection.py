@@ -264,6 +264,14 @@ class HTTP11Connection:
         while True:
             if read_first:
                 read_first = False
+                wait = getattr(self._stream, "wait_readable", None)
+                if wait is not None:
+                    try:
+                        await wait(timeout)
+                    except TimeoutError as exc:
+                        raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
+                    except (OSError, ssl.SSLError) as exc:
+                        raise _error(ReadError, "receiving the response failed", request, exc) from exc
             else:
                 try:
                     event = h.next_event()

@@ -105,6 +105,13 @@ class SocketStream:
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return b""
 
+    async def wait_readable(self, timeout: float | None = None) -> None:
+        """Wait until a receive would not block.  Used right after sending a
+        request, when trying the syscall first would almost always fail."""
+        if self._tls and self._sock.pending():  # type: ignore[attr-defined]
+            return
+        await _wait(_read_wait, self._sock, timeout)
+
     async def send_all(self, data: bytes, timeout: float | None = None) -> None:
         sock = self._sock
         view = memoryview(data)
