@@ -21,7 +21,11 @@ interrupted (Curio's documented rule).
 from __future__ import annotations
 
 import functools
+import os
+import sys
+import sysconfig
 import threading
+import traceback as _tb
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +40,7 @@ from .meta import iscoroutinefunction
 __all__ = ["AsyncThread", "spawn_thread", "AWAIT", "async_thread", "is_async_thread"]
 
 _local = threading.local()
+_SKIP_DIRS = (sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.abspath(__file__)))
 _FINISHED: Any = object()
 
 
@@ -72,6 +77,38 @@ class AsyncThread(Task):
 
     def __repr__(self) -> str:
         return f"AsyncThread(id={self.id}, name={self.name!r}, state={self.state!r})"
+
+    # -- inspection: where the *thread* is (for the monitor and debugging) ---
+    def _thread_frame(self) -> Any:
+        th = self.thread
+        if th is None or th.ident is None or self.terminated:
+            return None
+        return sys._current_frames().get(th.ident)
+
+    def where(self) -> tuple[str | None, int | None]:
+        """``(filename, lineno)`` the thread is executing (while it waits in
+        ``AWAIT``, where its coroutine waits)."""
+        if self._requests or self.state != "THREAD_RUNNING":
+            return super().where()
+        f = self._thread_frame()
+        if f is None:
+            return super().where()
+        # The innermost frame of the program's own code, not the standard
+        # library's (threading.Event.wait ...) nor curionet's.
+        inner = f
+        while f is not None:
+            name = f.f_code.co_filename
+            if not name.startswith(_SKIP_DIRS):
+                inner = f
+                break
+            f = f.f_back
+        return (inner.f_code.co_filename, inner.f_lineno)
+
+    def traceback(self) -> str:
+        """The thread's current stack, then the coroutine it awaits (if any)."""
+        f = self._thread_frame()
+        thread_stack = "".join(_tb.format_stack(f)) if f is not None else ""
+        return thread_stack + super().traceback()
 
     # -- kernel side -------------------------------------------------------
     async def _drive(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:

@@ -272,3 +272,18 @@ async def test_thread_block_keeps_ready_tasks_running():
 async def test_thread_block_rejects_arguments():
     with pytest.raises(TypeError):
         spawn_thread(None, 1)
+
+
+async def test_thread_where_and_traceback_show_the_thread_code():
+    gate = threading.Event()
+
+    def waits_here():
+        gate.wait(10)
+
+    t = await spawn_thread(waits_here)
+    await curionet.sleep(0.05)
+    filename, lineno = t.where()
+    assert filename == __file__
+    assert "waits_here" in t.traceback() and "gate.wait(10)" in t.traceback()
+    gate.set()
+    await t.wait()
