@@ -131,11 +131,15 @@ class Task:
 
     def __del__(self) -> None:
         if self._exc_unretrieved:
+            self._exc_unretrieved = False
             exc = self._exception
-            log.error(
-                "Task %d (%s) crashed and its exception was never retrieved",
-                self.id, self.name, exc_info=(type(exc), exc, exc.__traceback__) if exc else None,
-            )  # fmt: skip
+            try:
+                log.error(
+                    "Task %d (%s) crashed and its exception was never retrieved",
+                    self.id, self.name, exc_info=(type(exc), exc, exc.__traceback__) if exc else None,
+                )  # fmt: skip
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
 
     # -- inspection -------------------------------------------------------
     @property
