@@ -229,11 +229,15 @@ messages = st.lists(st.tuples(st.one_of(text_parts, bytes_parts), st.booleans())
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(messages=messages, compression=st.booleans(), chunk=st.integers(1, 5000))
-def test_property_messages_arrive_intact_and_in_order(messages, compression, chunk):
+@given(messages=messages, compression=st.booleans(), chunk=st.integers(1, 5000),
+       fast=st.tuples(st.booleans(), st.booleans()))  # fmt: skip
+def test_property_messages_arrive_intact_and_in_order(messages, compression, chunk, fast):
     async def main():
         client, server = await ws_pair(chunk=chunk, compression=compression,
                                        server_opts={"compression": compression, "max_message_size": None})  # fmt: skip
+        # Each side either uses the fast path where it can, or wsproto only.
+        client._fast = client._fast and fast[0]
+        server._fast = server._fast and fast[1]
         received = []
 
         async def echo():
@@ -253,3 +257,59 @@ def test_property_messages_arrive_intact_and_in_order(messages, compression, chu
     with Kernel() as kernel:
         received = kernel.run(main)
     assert received == [parts[0][:0].join(parts) for parts, _ in messages]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=3000), key=st.binary(min_size=4, max_size=4))
+def test_property_unmask_matches_wsproto(data, key):
+    from wsproto.frame_protocol import XorMaskerSimple
+
+    from curionet.protocols.websocket import _unmask
+
+    assert _unmask(data, key) == bytes(XorMaskerSimple(key).process(bytearray(data)))
+
+
+def test_unmask_large_payload_matches_wsproto():
+    import os
+
+    from wsproto.frame_protocol import XorMaskerSimple
+
+    from curionet.protocols.websocket import _unmask
+
+    for n in (513, 4097, 65536, 100_003):
+        data, key = os.urandom(n), os.urandom(4)
+        assert _unmask(data, key) == bytes(XorMaskerSimple(key).process(bytearray(data)))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(garbage=st.lists(st.binary(min_size=1, max_size=200), min_size=1, max_size=8),
+       compression=st.booleans(), fast=st.booleans())  # fmt: skip
+def test_property_garbage_never_breaks_the_server(garbage, compression, fast):
+    """Arbitrary bytes after the handshake: the server either keeps the
+    connection or closes it with a protocol close code; its reader never
+    dies with an unexpected exception and it never hangs."""
+    from test_websocket_support import frame
+
+    async def main():
+        client, server = await ws_pair(compression=compression, server_opts={"compression": compression,
+                                                                             "close_timeout": 0.5})  # fmt: skip
+        server._fast = server._fast and fast
+        client._reader_task and await client._reader_task.cancel()  # we speak raw bytes now
+        stream = client._stream
+        for piece in garbage:
+            try:
+                await stream.sendall(frame(0x2, b"ok") + piece)
+            except OSError:
+                break
+            await sleep(0)
+        await stream.close()
+        await server.wait_closed()
+        return server
+
+    with Kernel() as kernel:
+        server = kernel.run(main)
+    assert server.closed
+    legal = {int(code) for code in CloseReason} - {1015}
+    assert server.close_code in legal or 3000 <= server.close_code < 5000
+    reader = server._reader_task
+    assert reader is not None and reader.terminated and reader.exception is None
