@@ -424,3 +424,37 @@ async def test_client_open_timeout_on_silent_server(patient_clock, fd_check):
         with pytest.raises(HandshakeError):
             await websocket_connect(f"ws://127.0.0.1:{port}/", open_timeout=2)
         await task.cancel()
+
+
+async def test_send_interrupted_mid_frame_aborts_the_connection(fd_check):
+    outcome = {}
+
+    async def handler(ws):
+        if ws.path != "/big":
+            return await _echo(ws)
+        async with ignore_after(0.3) as block:
+            await ws.send(os.urandom(32 * 1024 * 1024))  # the raw client never reads
+        outcome["expired"] = block.expired
+        outcome["closed"] = ws.closed
+        try:
+            await ws.send("next frame")
+        except ConnectionClosed:
+            outcome["send_after"] = "ConnectionClosed"
+
+    async with WebSocketServer("127.0.0.1", 0, handler, compression=False) as server:
+        sock = await raw_client(server.port, "/big")
+        while "send_after" not in outcome:
+            await sleep(0.05)
+        await sock.close()
+        await assert_still_serving(server.port)
+    assert outcome == {"expired": True, "closed": True, "send_after": "ConnectionClosed"}
+
+
+async def test_close_refuses_codes_that_may_not_be_sent():
+    async with WebSocketServer("127.0.0.1", 0, _echo) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            for code in (999, 1004, 1005, 1006, 1015, 2999, 5000):
+                with pytest.raises(ValueError):
+                    await ws.close(code)
+            await ws.close(4321, "app specific")
+        assert ws.close_code == 4321

@@ -95,6 +95,9 @@ _MAX_HANDSHAKE = 16384  # bytes of HTTP request/response head we accept
 _MAX_REJECT_BODY = 65536  # bytes of a refusal body the client keeps
 _BROADCAST_BACKLOG = 32  # broadcast frames queued per peer before it is skipped
 
+# Close codes an endpoint may put in a Close frame (RFC 6455 7.4, IANA).
+_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
 # States of WebSocket._state.
 _OPEN, _CLOSING, _CLOSED = range(3)
 
@@ -575,6 +578,13 @@ class WebSocket:
     async def _write(self, data: bytes) -> None:
         try:
             await self._stream.sendall(data)
+        except CancelledError as exc:
+            # Cancelled (or timed out) part-way through a frame: the peer
+            # would read the next frame as the rest of this one, so the
+            # connection cannot be used any more.
+            if getattr(exc, "bytes_sent", len(data)) not in (0, len(data)):
+                await self._abort()
+            raise
         except (OSError, CurionetError) as exc:
             if isinstance(exc, WebSocketError):
                 raise
@@ -674,7 +684,10 @@ class WebSocket:
         ``close_timeout``) for the peer's, then close the TCP connection.
 
         Closing a closed connection does nothing.  Messages that arrive
-        after ``close()`` starts are discarded."""
+        after ``close()`` starts are discarded.  *code* must be one a Close
+        frame may carry (1000-1003, 1007-1014, 3000-4999)."""
+        if code not in _SENDABLE_CODES and not 3000 <= code <= 4999:
+            raise ValueError(f"{code} is not a close code that may be sent")
         if self._state == _CLOSED:
             await self._finish()
             return
@@ -799,6 +812,8 @@ class WebSocket:
                 conn.receive_data(data)
                 if not await self._handle_events(conn):
                     return
+        except (OSError, CurionetError):
+            pass  # the transport failed (while answering a ping, say): 1006
         finally:
             if self.close_code is None:
                 self.close_code = 1006
