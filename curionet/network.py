@@ -63,14 +63,6 @@ def _client_context(ssl: Any, alpn_protocols: Any) -> _ssl.SSLContext:
     return ctx
 
 
-async def _start_tls(sock: Socket, ssl: Any, server_hostname: Any, alpn_protocols: Any) -> Socket:
-    try:
-        ctx = _client_context(ssl, alpn_protocols)
-    except BaseException:
-        await sock.close()
-        raise
-    # _wrap closes the socket if the handshake fails.
-    return await _wrap(ctx, sock, server_hostname=server_hostname)
 
 
 async def open_connection(host: str, port: int, *, ssl: Any = None, source_addr: Any = None,
@@ -87,9 +79,11 @@ async def open_connection(host: str, port: int, *, ssl: Any = None, source_addr:
     """
     if server_hostname is not None and not ssl:
         raise ValueError("server_hostname is only meaningful with ssl")
+    ctx = _client_context(ssl, alpn_protocols) if ssl else None  # bad arguments fail before connecting
     sock = await _open_tcp(host, port, source_addr)
-    if ssl:
-        sock = await _start_tls(sock, ssl, server_hostname or host, alpn_protocols)
+    if ctx is not None:
+        # _wrap closes the socket if the handshake fails or is cancelled.
+        sock = await _wrap(ctx, sock, server_hostname=server_hostname or host)
     return sock
 
 
@@ -107,14 +101,15 @@ async def _open_tcp(host: str, port: int, source_addr: Any) -> Socket:
 async def open_unix_connection(path: str, *, ssl: Any = None, server_hostname: str | None = None,
                                alpn_protocols: Any = None) -> Socket:  # fmt: skip
     """Connect to the Unix-domain socket at *path* (optionally with TLS)."""
+    ctx = _client_context(ssl, alpn_protocols) if ssl else None
     sock = Socket(_stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM))
     try:
         await sock.connect(path)
     except BaseException:
         await sock.close()
         raise
-    if ssl:
-        sock = await _start_tls(sock, ssl, server_hostname, alpn_protocols)
+    if ctx is not None:
+        sock = await _wrap(ctx, sock, server_hostname=server_hostname)
     return sock
 
 
