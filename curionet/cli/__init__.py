@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-SUBCOMMANDS = ["demo", "connect", "monitor", "get", "ws", "ws_echo"]
+SUBCOMMANDS = ["demo", "connect", "monitor", "get", "ws", "ws_echo", "echo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
