@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
 import ssl
-import os
 import subprocess
 import sys
 
