@@ -459,3 +459,44 @@ async def test_timeout_argument_forms(server):
         assert session.timeout == Timeout(2.5)
         r = await session.get(server.url("/bytes/1"), timeout=Timeout(1.0, read=None))
         assert r.request.extensions["timeout"].read is None
+
+
+async def test_breaking_out_of_a_body_loop_and_abandoning_responses(server):
+    import gc
+    import sys
+    import warnings
+
+    from curionet.protocols.http import HTTPTransport
+    from curionet.protocols.http._streams import open_stream
+
+    opened = []
+
+    async def connector(host, port, **kwargs):
+        opened.append(await open_stream(host, port, **kwargs))
+        return opened[-1]
+
+    unraisable = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            async with ClientSession(transport=HTTPTransport(connector=connector)) as session:
+                async with session.stream("GET", server.url("/bytes/100000")) as r:
+                    async for _ in r.aiter_bytes(100):
+                        break  # the iterator is finalised right here, response still open
+                gc.collect()
+                pool = session.transport.pool
+                assert pool.active_connections == 0 and opened[0].closed
+                # Entered and dropped without exiting: the session still closes it.
+                cm = session.stream("GET", server.url("/bytes/100000"))
+                r = await cm.__aenter__()
+                del cm, r
+                gc.collect()
+                assert pool.active_connections == 1
+            assert all(s.closed for s in opened)
+            gc.collect()
+    finally:
+        sys.unraisablehook = old_hook
+    assert unraisable == []
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime
 import os
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from ...errors import TaskTimeout
@@ -59,6 +57,31 @@ def _proxy_from_env(scheme: str) -> str | None:
         if value:
             return value
     return None
+
+
+class _StreamContext:
+    """What :meth:`ClientSession.stream` returns.  A class rather than an
+    ``@asynccontextmanager`` generator: one that is entered and then dropped
+    must not need a finalizer that awaits (the session's close still closes
+    its connection)."""
+
+    __slots__ = ("_session", "_request", "_auth", "_follow", "_response")
+
+    def __init__(self, session: ClientSession, request: Request, auth: Any, follow: Any) -> None:
+        self._session = session
+        self._request = request
+        self._auth = auth
+        self._follow = follow
+        self._response: Response | None = None
+
+    async def __aenter__(self) -> Response:
+        self._response = await self._session.send(self._request, stream=True, auth=self._auth,
+                                                  follow_redirects=self._follow)  # fmt: skip
+        return self._response
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._response is not None:
+            await self._response.aclose()
 
 
 class ClientSession:
@@ -338,8 +361,7 @@ class ClientSession:
                                      files=files, json=json, cookies=cookies, timeout=timeout)  # fmt: skip
         return await self.send(request, auth=auth, follow_redirects=follow_redirects)
 
-    @asynccontextmanager
-    async def stream(
+    def stream(
         self,
         method: str,
         url: str | URL,
@@ -354,17 +376,13 @@ class ClientSession:
         auth: Any = USE_SESSION_DEFAULT,
         timeout: Any = USE_SESSION_DEFAULT,
         follow_redirects: Any = USE_SESSION_DEFAULT,
-    ) -> AsyncIterator[Response]:
+    ) -> _StreamContext:
         """``async with session.stream("GET", url) as response:`` gives the
         response with its body unread; iterate :meth:`Response.aiter_bytes`.
         The connection is released when the block ends."""
         request = self.build_request(method, url, params=params, headers=headers, content=content, data=data,
                                      files=files, json=json, cookies=cookies, timeout=timeout)  # fmt: skip
-        response = await self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        return _StreamContext(self, request, auth, follow_redirects)
 
     async def get(self, url: str | URL, **kwargs: Any) -> Response:
         """``GET`` *url*; keyword arguments as for :meth:`request`."""

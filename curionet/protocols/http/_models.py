@@ -730,8 +730,16 @@ class Response:
                 else:
                     for i in range(0, len(chunk), chunk_size):
                         yield chunk[i : i + chunk_size]
-        finally:
+        except GeneratorExit:
+            # The iteration was abandoned (a ``break``, then garbage
+            # collection): no await is allowed here.  The response stays open
+            # for its owner to close (``async with session.stream()`` does;
+            # closing the session closes every connection anyway).
+            raise
+        except BaseException:
             await self.aclose()
+            raise
+        await self.aclose()
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         """The body, decompressed, in chunks (of at most *chunk_size*)."""
