@@ -60,3 +60,5 @@ def _main(args: argparse.Namespace) -> int:
             if reply is None:
                 return 0
             sys.stdout.write(reply)
+            if reply.endswith("bye\n"):  # the server ended the session
+                return 0
