@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -316,6 +317,8 @@ def main() -> None:
         args.repeat, args.requests = 1, 500
     libs = [lib for lib in args.only.split(",") if lib]
     rows = [row for row in args.rows.split(",") if row]
+    # A SIGTERM (timeout, CI) must still run the finally below that stops nginx.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     nginx = Nginx()
     results: dict[tuple[str, str], list[float]] = {(lib, row): [] for lib in libs for row in rows}
     cpu_results: dict[tuple[str, str], list[float]] = {(lib, row): [] for lib in libs for row in rows}
