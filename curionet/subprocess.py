@@ -140,6 +140,7 @@ class Popen:
                     await self.stdin.close()
             await self.wait()
         except BaseException as e:
+            self._popen.poll()  # reap the child now if it has already exited
             e.stdout = b"".join(out) if self.stdout is not None else None  # type: ignore[attr-defined]
             e.stderr = b"".join(err) if self.stderr is not None else None  # type: ignore[attr-defined]
             raise

@@ -107,3 +107,14 @@ async def test_communicate_timeout_raises_timeout_expired():
 def test_text_mode_is_refused():
     with pytest.raises(ValueError, match="bytes"):
         subprocess.Popen([PY, "-c", "pass"], text=True)
+
+
+async def test_cancelled_communicate_reaps_a_child_that_already_exited():
+    # The child closes its stdout but lives a little longer; communicate is
+    # cancelled while waiting for the exit, after which the child exits.
+    code = "import os, time; os.close(1); time.sleep(0.3)"
+    p = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE)
+    with pytest.raises(curionet.TaskTimeout):
+        await curionet.timeout_after(0.1, p.communicate)
+    await curionet.sleep(0.5)
+    assert p.poll() == 0 and _gone(p.pid)
