@@ -38,13 +38,19 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_echo_cli_serves_and_stops_cleanly_on_sigint(workers):
     proc, port = _start("--workers", workers)
+    idle = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         for i in range(6):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                 s.sendall(b"hello %d" % i)
                 assert s.recv(100) == b"hello %d" % i
+        idle.sendall(b"still here")
+        assert idle.recv(100) == b"still here"
     finally:
         _stop(proc)
+    # The server closed the connection that was still open when it stopped.
+    with idle:
+        assert idle.recv(100) == b""
 
 
 def test_echo_cli_tls_with_throwaway_certificate(tmp_path):

@@ -62,13 +62,11 @@ def _serve(args: Any, ctx: ssl.SSLContext | None, reuse_port: bool) -> int:
     if args.workers <= 1:
         print(f"echo server listening on {args.host}:{sock.getsockname()[1]}", flush=True)
 
-    def _stop(signo: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
+    # run() turns SIGINT/SIGTERM into a cancellation of the server task, which
+    # closes the listening socket and every client before returning.
     try:
         run(run_server, sock, echo_client, ctx)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     return 0
 
