@@ -390,7 +390,12 @@ class _ProcessWorker:
                 await _read_wait(sock)
                 continue
             if not chunk:
-                raise RuntimeError(f"worker process {self.proc.pid} died (exit code {self.proc.exitcode})")
+                self.proc.join(1.0)
+                raise RuntimeError(
+                    f"worker process {self.proc.pid} died (exit code {self.proc.exitcode}); if it died at start-up, "
+                    "check that the program's entry point is guarded by `if __name__ == '__main__':` "
+                    "(workers are started with multiprocessing's 'spawn' method)"
+                )
             buf += chunk
         return bytes(buf)
 

@@ -27,6 +27,10 @@ def forever():
         time.sleep(0.05)
 
 
+def die():
+    os._exit(3)
+
+
 def getpid_after(seconds):
     time.sleep(seconds)
     return os.getpid()
@@ -195,3 +199,9 @@ async def test_workers_are_shut_down_with_the_kernel():
 
     pid = await run_in_thread(in_thread)
     assert not _alive(pid)
+
+
+async def test_worker_process_dying_is_a_clear_error_and_is_replaced():
+    with pytest.raises(RuntimeError, match="died"):
+        await run_in_process(die)
+    assert await run_in_process(add, 2, 2) == 4
