@@ -126,3 +126,33 @@ def test_signal_objects_need_the_main_thread_and_real_signals():
         SignalEvent(signal.SIGKILL)
     with pytest.raises(TypeError):
         SignalQueue()
+
+
+def test_sigint_after_main_swallows_the_cancellation_still_interrupts():
+    code = textwrap.dedent(
+        """
+        import curionet, sys
+        async def main():
+            try:
+                print("ready", flush=True)
+                await curionet.sleep(1000)
+            except curionet.CancelledError:
+                return "swallowed"
+        try:
+            curionet.run(main)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+        """
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    assert out == "KeyboardInterrupt\n" and p.returncode == 0, err
