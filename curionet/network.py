@@ -31,7 +31,6 @@ from .kernel.io import Socket
 from .kernel.task import Task, spawn
 from .kernel.time import sleep
 from .kernel.traps import _get_current
-from .socket import create_connection
 from .ssl import _stdlib_context, _wrap
 
 __all__ = [
@@ -88,14 +87,11 @@ async def open_connection(host: str, port: int, *, ssl: Any = None, source_addr:
 
 
 async def _open_tcp(host: str, port: int, source_addr: Any) -> Socket:
-    if source_addr is None:
-        try:
-            from .protocols.happy_eyeballs import open_tcp_stream
-        except ImportError:
-            pass
-        else:
-            return await open_tcp_stream(host, port)  # type: ignore[no-any-return]
-    return await create_connection((host, port), source_address=source_addr)  # type: ignore[misc]
+    # Every TCP client connection goes through the RFC 8305 connector (also
+    # with a source address), so dual-stack names connect quickly.
+    from .protocols.happy_eyeballs import open_tcp_stream
+
+    return await open_tcp_stream(host, port, local_address=source_addr)  # type: ignore[no-any-return]
 
 
 async def open_unix_connection(path: str, *, ssl: Any = None, server_hostname: str | None = None,

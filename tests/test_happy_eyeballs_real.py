@@ -290,3 +290,16 @@ async def test_local_address_of_one_family_skips_the_other():
         kinds = [(e.kind, e.address[0]) for e in events if e.kind in ("attempt", "failed")]
         assert kinds == [("attempt", "::1"), ("failed", "::1"), ("attempt", "127.0.0.1")]
         assert events[-1].elapsed < 1.0
+
+
+async def test_open_connection_goes_through_the_connector(caplog):
+    import logging
+
+    import curionet
+
+    with ipv4_listener() as (_, port4), caplog.at_level(logging.DEBUG, logger="curionet.happy_eyeballs"):
+        sock = await curionet.open_connection("127.0.0.1", port4, source_addr=("127.0.0.1", 0))
+        async with sock:
+            assert sock.getpeername() == ("127.0.0.1", port4)
+    messages = [r.getMessage() for r in caplog.records if r.name == "curionet.happy_eyeballs"]
+    assert any("attempt" in m and f"127.0.0.1:{port4}" in m for m in messages)
