@@ -95,8 +95,9 @@ _MAX_HANDSHAKE = 16384  # bytes of HTTP request/response head we accept
 _MAX_REJECT_BODY = 65536  # bytes of a refusal body the client keeps
 _BROADCAST_BACKLOG = 32  # broadcast frames queued per peer before it is skipped
 
-# Close codes an endpoint may put in a Close frame (RFC 6455 7.4, IANA).
-_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+# Close codes an endpoint may put in a Close frame (RFC 6455 7.4, IANA),
+# less 1014, which wsproto 1.3 (and so a curionet peer) rejects as unknown.
+_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013})
 
 # States of WebSocket._state.
 _OPEN, _CLOSING, _CLOSED = range(3)
@@ -685,7 +686,7 @@ class WebSocket:
 
         Closing a closed connection does nothing.  Messages that arrive
         after ``close()`` starts are discarded.  *code* must be one a Close
-        frame may carry (1000-1003, 1007-1014, 3000-4999)."""
+        frame may carry (1000-1003, 1007-1013, 3000-4999)."""
         if code not in _SENDABLE_CODES and not 3000 <= code <= 4999:
             raise ValueError(f"{code} is not a close code that may be sent")
         if self._state == _CLOSED:
