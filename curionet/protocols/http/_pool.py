@@ -53,16 +53,19 @@ class _PoolRequest:
         self.key = key
         self.connection: HTTP11Connection | None = None
         self.force_new = False
-        self._waiting = SchedBarrier()
+        self._waiting: SchedBarrier | None = None  # created only if the request has to wait
 
     def assign(self, connection: HTTP11Connection) -> None:
         self.connection = connection
         connection.state = ACTIVE
-        if self._waiting:
-            self._waiting._wake(len(self._waiting))
+        waiting = self._waiting
+        if waiting:
+            waiting._wake(len(waiting))
 
     async def wait_for_connection(self, timeout: float | None) -> HTTP11Connection:
         if self.connection is None:
+            if self._waiting is None:
+                self._waiting = SchedBarrier()
             try:
                 async with timeout_after(timeout):
                     while self.connection is None:
@@ -388,6 +391,8 @@ class HTTPTransport(AsyncBaseTransport):
             ssl_context=self._ctx, limits=limits, proxy=proxy, connector=connector,
             max_header_size=max_header_size, no_proxy=no_proxy,
         )  # fmt: skip
+        # One coroutine frame fewer on every request.
+        self.handle_request = self.pool.handle_request  # type: ignore[method-assign]
 
     async def handle_request(self, request: Request) -> Response:
         return await self.pool.handle_request(request)
