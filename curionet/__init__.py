@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import socket as socket, ssl as ssl  # curio-style submodules: curionet.socket, curionet.ssl
 from .errors import (
     AsyncOnlyError as AsyncOnlyError,
     CancelledError as CancelledError,

@@ -57,14 +57,14 @@ async def test_join_raises_task_error_chained_to_cause():
     assert isinstance(info.value.__cause__, ValueError)
     assert isinstance(t.exception, ValueError)
     with pytest.raises(ValueError):
-        t.result
+        _ = t.result
 
 
 async def test_result_before_termination_is_an_error():
     evt = Event()
     t = await spawn(evt.wait)
     with pytest.raises(RuntimeError):
-        t.result
+        _ = t.result
     await evt.set()
     await t.join()
 

@@ -64,7 +64,7 @@ async def test_wait_object_nothing_valid(autojump_clock):
     async with TaskGroup(wait=object) as g:
         await g.spawn(value_after, 1, None)
     with pytest.raises(RuntimeError):
-        g.result
+        _ = g.result
     assert g.exception is None
 
 
@@ -82,9 +82,9 @@ async def test_failure_under_wait_all_cancels_remaining(autojump_clock):
     assert other.cancelled
     assert isinstance(g.exception, ValueError)
     with pytest.raises(ValueError):
-        g.result
+        _ = g.result
     with pytest.raises(ValueError):
-        g.results
+        _ = g.results
     assert bad in g.tasks
     assert await clock() == 1
 
@@ -216,7 +216,7 @@ async def test_empty_group_result(autojump_clock):
     assert g.exception is None
     assert g.results == []
     with pytest.raises(RuntimeError):
-        g.result
+        _ = g.result
 
 
 def test_unchecked_group_failure_is_logged(caplog):
@@ -257,3 +257,40 @@ async def test_members_waiting_on_event_all_finish(autojump_clock):
         await sleep(1)
         await evt.set()
     assert g.results == [None] * 10
+
+
+async def test_result_collected_by_caller_completes_wait_object_group(autojump_clock):
+    """Curio's Happy Eyeballs recipe: take the winner with next_result() and
+    leave the block while a losing attempt still hangs.  join() must not wait
+    for a second winner (Curio 1.6 hangs here)."""
+    hanging = []
+    async with TaskGroup(wait=object) as g:
+        hanging.append(await g.spawn(value_after, 1000, "never"))
+        await g.spawn(value_after, 1, "winner")
+        while True:
+            result = await g.next_result()
+            if result:
+                break
+    assert g.completed is not None and g.result == "winner"
+    assert hanging[0].cancelled
+    assert await clock() == 1
+
+
+async def test_task_collected_by_caller_completes_wait_any_group(autojump_clock):
+    async with TaskGroup(wait=any) as g:
+        slow = await g.spawn(value_after, 1000, "slow")
+        await g.spawn(value_after, 1, "fast")
+        first = await g.next_done()
+    assert first.result == "fast" and g.result == "fast"
+    assert slow.cancelled
+    assert await clock() == 1
+
+
+async def test_wait_all_still_waits_for_everything_after_next_done(autojump_clock):
+    async with TaskGroup() as g:
+        await g.spawn(value_after, 1, "a")
+        await g.spawn(value_after, 3, "b")
+        first = await g.next_done()
+        assert first.result == "a"
+    assert g.results == ["a", "b"]
+    assert await clock() == 3

@@ -342,6 +342,15 @@ class TaskGroup:
             await _scheduler_wait(self._waiting, "TASKGROUP_WAIT")
         task = self._finished.pop(0)
         self._collected.append(task)
+        if self.completed is None:
+            # The first task to satisfy the wait policy completes the group,
+            # whether join() or the caller (next_done/next_result/async for)
+            # collected it.
+            if self._wait is object:
+                if task._exception is None and task._result is not None:
+                    self.completed = task
+            else:
+                self.completed = task
         return task
 
     async def next_result(self) -> Any:
@@ -354,25 +363,28 @@ class TaskGroup:
 
     async def join(self) -> None:
         """Wait for the members according to the group's ``wait`` policy, then
-        cancel whatever is still running (including daemons)."""
+        cancel whatever is still running (including daemons).
+
+        Under ``wait=any`` and ``wait=object`` a task the caller already
+        collected with :meth:`next_done`/:meth:`next_result` counts: if it
+        satisfied the policy, ``join()`` waits no further.  (Curio 1.6 keeps
+        waiting for *another* such task, so its own Happy Eyeballs recipe
+        hangs when a losing attempt hangs.)"""
         try:
-            if self._wait is not None:
-                while True:
+            wait = self._wait
+            if wait is not None:
+                while not (wait is not all and self.completed is not None):
                     task = await self.next_done()
                     if task is None:
                         break
                     exc = task._exception
-                    if self._wait is object:
-                        if exc is None and task._result is not None:
-                            self.completed = task
-                            break
-                        # wait=object asks for the first real result; failed
-                        # attempts are expected and consumed by the policy.
-                        task._exc_unretrieved = False
+                    if wait is object:
+                        if exc is not None:
+                            # wait=object asks for the first real result;
+                            # failed attempts are expected, consumed here.
+                            task._exc_unretrieved = False
                         continue
-                    if self.completed is None:
-                        self.completed = task
-                    if self._wait is any or (exc is not None and not isinstance(exc, CancelledError)):
+                    if wait is all and exc is not None and not isinstance(exc, CancelledError):
                         break
         finally:
             await self._cancel_all(include_daemons=True)
