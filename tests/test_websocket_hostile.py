@@ -458,3 +458,23 @@ async def test_close_refuses_codes_that_may_not_be_sent():
                     await ws.close(code)
             await ws.close(4321, "app specific")
         assert ws.close_code == 4321
+
+
+async def test_invalid_utf8_in_big_frame_arriving_in_pieces(fd_check):
+    async with WebSocketServer("127.0.0.1", 0, _echo, compression=False) as server:
+        sock = await raw_client(server.port)
+        data = frame(0x1, b"a" * 9000 + b"\xff" + b"b" * 9000)
+        await sock.sendall(data[:5000])
+        await sleep(0.05)  # the server has the start of the frame and waits for the rest
+        await sock.sendall(data[5000:])
+        await expect_close(sock, 1007)
+        # and a valid big frame in pieces is delivered whole
+        sock = await raw_client(server.port)
+        data = frame(0x1, "é".encode() * 9000)
+        await sock.sendall(data[:7001])  # splits a UTF-8 sequence too
+        await sleep(0.05)
+        await sock.sendall(data[7001:])
+        assert await read_frame(sock) == (0x1, "é".encode() * 9000)
+        await sock.sendall(frame(0x8, close_payload(1000)))
+        await expect_close(sock, 1000)
+        await assert_still_serving(server.port)

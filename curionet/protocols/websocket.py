@@ -413,7 +413,8 @@ class WebSocket:
         self._broadcast_pending = 0
         self._fast = _fast_path_ok(conn)
         self._partial: bytearray | None = None  # a big frame being collected
-        self._partial_size = 0
+        self._partial_filled = 0
+        self._partial_info = (0, False, 0)  # opcode, compressed, payload offset
         self._deflate: _BoundedDeflate | None = next(
             (e for e in self.extensions if isinstance(e, _BoundedDeflate)), None
         )
@@ -780,30 +781,29 @@ class WebSocket:
             if not await self._handle_events(conn):
                 return
             while True:
-                try:
-                    data = await stream.recv(_RECV_SIZE)
-                except (OSError, CurionetError):
+                partial = self._partial
+                if partial is not None:
+                    # A big frame being collected straight into its buffer.
+                    if await self._fill_partial(partial):
+                        if self._partial_filled < len(partial):
+                            continue
+                        self._partial = None
+                        if not await self._partial_frame(partial):
+                            return
+                        continue
                     data = b""
+                else:
+                    try:
+                        data = await stream.recv(_RECV_SIZE)
+                    except (OSError, CurionetError):
+                        data = b""
                 if not data:
                     if conn.state is ConnectionState.CLOSED:
                         return
                     conn.receive_data(None)
                     await self._handle_events(conn)
                     return
-                if self._partial is not None:
-                    partial = self._partial
-                    partial += data
-                    if len(partial) < self._partial_size:
-                        continue
-                    self._partial = None
-                    data = bytes(partial)
-                    pos = await self._fast_receive(data)
-                    if pos < 0:
-                        return
-                    if pos == len(data):
-                        continue
-                    data = data[pos:]
-                elif self._fast and _idle(conn):
+                if self._fast and _idle(conn):
                     pos = await self._fast_receive(data)
                     if pos < 0:
                         return
@@ -885,6 +885,51 @@ class WebSocket:
         if self._getters._queue:
             self._getters._wake(1)
 
+    async def _fill_partial(self, buf: bytearray) -> bool:
+        """Read more of the frame being collected into *buf*; False at EOF."""
+        view = memoryview(buf)[self._partial_filled :]
+        try:
+            recv_into = getattr(self._stream, "recv_into", None)
+            if recv_into is not None:
+                got = await recv_into(view)
+            else:
+                chunk = await self._stream.recv(len(view))
+                got = len(chunk)
+                view[:got] = chunk
+        except (OSError, CurionetError):
+            return False
+        finally:
+            view.release()
+        self._partial_filled += got
+        return got > 0
+
+    async def _partial_frame(self, buf: bytearray) -> bool:
+        """Deliver a collected frame (already checked by :meth:`_fast_receive`)."""
+        opcode, compressed, start = self._partial_info
+        if not self.client:
+            key = bytes(buf[start - 4 : start])
+            for i in range(4):
+                buf[start + i :: 4] = buf[start + i :: 4].translate(_XOR_TABLES[key[i]])
+        with memoryview(buf) as view:
+            payload: Any = view[start:]
+            if compressed:
+                assert self._deflate is not None
+                inflated = self._deflate.inflate_message(self.client, payload)
+                if isinstance(inflated, CloseReason):
+                    await self._fail_protocol(int(inflated), "invalid compressed message")
+                    return False
+                payload = inflated
+            try:
+                message: str | bytes = str(payload, "utf-8") if opcode == 1 else bytes(payload)
+            except UnicodeDecodeError:
+                await self._fail_protocol(1007, "invalid UTF-8")
+                return False
+            finally:
+                if isinstance(payload, memoryview):
+                    payload.release()
+        await self._deliver(message)
+        return True
+
     async def _fast_receive(self, data: bytes) -> int:
         """Handle the complete, unfragmented data frames at the start of
         *data* without going through wsproto; return the offset of the first
@@ -941,9 +986,13 @@ class WebSocket:
             if end > n:
                 if length > 4096:
                     # A big frame arriving over several reads: collect it
-                    # here (bounded by the size limit just checked).
-                    self._partial = bytearray(data[pos:])
-                    self._partial_size = end - pos
+                    # in a buffer of its exact size (bounded by the limit
+                    # just checked), then unmask it in place.
+                    buf = bytearray(end - pos)
+                    buf[: n - pos] = memoryview(data)[pos:]
+                    self._partial = buf
+                    self._partial_filled = n - pos
+                    self._partial_info = (opcode, compressed, start - pos)
                     return n
                 break
             if want_mask:
