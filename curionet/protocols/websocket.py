@@ -193,6 +193,7 @@ class Headers:
         return len(self._items)
 
     def raw(self) -> list[tuple[bytes, bytes]]:
+        """The headers as ``(name, value)`` byte pairs (latin-1)."""
         return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self._items]
 
     def __repr__(self) -> str:
@@ -1537,6 +1538,7 @@ class WebSocketServer:
 
     @property
     def address(self) -> Any:
+        """The address the server listens on (``getsockname()``)."""
         return self._sock.getsockname() if self._sock is not None else (self.host, self._port)
 
     async def start(self) -> None:
