@@ -63,7 +63,7 @@ class Socket:
     which is available as ``._socket``.
     """
 
-    __slots__ = ("_socket", "_fileno", "_socket_send", "_socket_recv", "__weakref__")
+    __slots__ = ("_socket", "_fileno", "_socket_send", "_socket_recv", "_rwait", "_plain", "__weakref__")
     _socket: Any
     _fileno: int
 
@@ -76,6 +76,10 @@ class Socket:
         # Bound methods cached once: the echo loop calls them per message.
         self._socket_send = sock.send
         self._socket_recv = sock.recv
+        # See "Discussion: waiting first" in recv().  Never for TLS sockets:
+        # OpenSSL may hold decrypted bytes that epoll cannot see.
+        self._plain = not hasattr(sock, "pending")
+        self._rwait = False
 
     def __repr__(self) -> str:
         return f"<curionet.Socket {self._socket!r}>"
@@ -109,24 +113,48 @@ class Socket:
 
     # -- receiving -------------------------------------------------------
     async def recv(self, maxsize: int, flags: int = 0) -> bytes:
-        """Receive up to *maxsize* bytes; ``b''`` means the peer closed."""
+        """Receive up to *maxsize* bytes; ``b''`` means the peer closed.
+
+        Discussion: waiting first.  In request/response traffic the reply
+        to what a task just sent is never there yet, so trying ``recv``
+        first costs a failing system call and an exception per message.
+        A plain socket whose last receive had to wait therefore waits for
+        readability first; a receive that fills the whole buffer (bulk data
+        is queued) switches back to trying first.  Either way is correct:
+        waiting on a readable socket returns at once."""
+        if self._rwait:
+            await _read_wait(self._fileno)
         while True:
             try:
-                return self._socket_recv(maxsize, flags)  # type: ignore[no-any-return]
+                data = self._socket_recv(maxsize, flags)
             except WantRead:
+                self._rwait = self._plain
                 await _read_wait(self._fileno)
+                continue
             except WantWrite:
                 await _write_wait(self._fileno)
+                continue
+            if len(data) == maxsize:
+                self._rwait = False
+            return data  # type: ignore[no-any-return]
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """Receive up to *nbytes* (default: the buffer's size) into *buffer*."""
+        if self._rwait:
+            await _read_wait(self._fileno)
         while True:
             try:
-                return self._socket.recv_into(buffer, nbytes, flags)  # type: ignore[no-any-return]
+                n = self._socket.recv_into(buffer, nbytes, flags)
             except WantRead:
+                self._rwait = self._plain
                 await _read_wait(self._fileno)
+                continue
             except WantWrite:
                 await _write_wait(self._fileno)
+                continue
+            if n and n == (nbytes or memoryview(buffer).nbytes):
+                self._rwait = False
+            return n  # type: ignore[no-any-return]
 
     async def recvfrom(self, maxsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive a datagram: ``(data, address)``."""
@@ -487,6 +515,8 @@ class SocketStream(StreamBase):
         self._socket = sockobj
         self._socket_recv = sockobj.recv
         self._socket_send = sockobj.send
+        self._plain = not hasattr(sockobj, "pending")
+        self._rwait = False
 
     def __repr__(self) -> str:
         return f"<curionet.SocketStream {self._socket!r}>"
@@ -497,15 +527,24 @@ class SocketStream(StreamBase):
         return getattr(self._socket, name)
 
     async def _read(self, maxbytes: int = -1) -> bytes:
+        # Same "wait first" policy as Socket.recv (see there).
         if maxbytes < 0:
             maxbytes = 65536
+        if self._rwait:
+            await _read_wait(self._fileno)
         while True:
             try:
-                return self._socket_recv(maxbytes)  # type: ignore[no-any-return]
+                data = self._socket_recv(maxbytes)
             except WantRead:
+                self._rwait = self._plain
                 await _read_wait(self._fileno)
+                continue
             except WantWrite:
                 await _write_wait(self._fileno)
+                continue
+            if len(data) == maxbytes:
+                self._rwait = False
+            return data  # type: ignore[no-any-return]
 
     async def write(self, data: Any) -> int:
         """Write all of *data* (see :meth:`Socket.sendall`); returns ``len(data)``.
