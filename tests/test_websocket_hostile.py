@@ -478,3 +478,34 @@ async def test_invalid_utf8_in_big_frame_arriving_in_pieces(fd_check):
         await sock.sendall(frame(0x8, close_payload(1000)))
         await expect_close(sock, 1000)
         await assert_still_serving(server.port)
+
+
+async def test_client_keepalive_closes_dead_server_with_1011(patient_clock, fd_check):
+    seen = {}
+
+    async def script(sock):
+        request = await _read_request(sock)
+        await sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           b"Sec-WebSocket-Accept: " + _accept_for(request) + b"\r\n\r\n")  # fmt: skip
+        frames = []
+        while True:  # client frames are masked: read the opcode and skip the rest
+            head = await sock.recv(2)
+            if len(head) < 2:
+                break
+            n = head[1] & 0x7F
+            rest = await read_exactly(sock, 4 + n)
+            payload = bytes(b ^ rest[i % 4] for i, b in enumerate(rest[4:]))
+            frames.append((head[0] & 0x0F, payload))
+            if head[0] & 0x0F == 0x8:
+                break
+        seen["frames"] = frames
+
+    port, run = await _raw_server(script)
+    async with TaskGroup() as g:
+        await g.spawn(run)
+        ws = await websocket_connect(f"ws://127.0.0.1:{port}/", ping_interval=5, ping_timeout=5, close_timeout=1)
+        with pytest.raises(ConnectionClosedError):
+            await ws.receive()
+    opcodes = [op for op, _ in seen["frames"]]
+    assert opcodes == [0x9, 0x8]  # one unanswered ping, then Close
+    assert seen["frames"][1][1][:2] == b"\x03\xf3"  # 1011
