@@ -50,6 +50,12 @@ WantRead = (BlockingIOError, InterruptedError, _SSLWantRead)
 #: Exceptions meaning "wait until writable, then retry".
 WantWrite = (BlockingIOError, InterruptedError, _SSLWantWrite)
 
+# Receive policy states (see Socket.recv): 0 = try first; 1 = try first, the
+# last try failed; _WAIT_FIRST.._SAMPLE-1 = wait for readability first;
+# _SAMPLE = try first once to see whether waiting is still worth it.
+_WAIT_FIRST = 2
+_SAMPLE = 10
+
 _SOL_SOCKET = _stdsocket.SOL_SOCKET
 _SO_ERROR = _stdsocket.SO_ERROR
 
@@ -79,7 +85,7 @@ class Socket:
         # See "Discussion: waiting first" in recv().  Never for TLS sockets:
         # OpenSSL may hold decrypted bytes that epoll cannot see.
         self._plain = not hasattr(sock, "pending")
-        self._rwait = False
+        self._rwait = 0
 
     def __repr__(self) -> str:
         return f"<curionet.Socket {self._socket!r}>"
@@ -116,44 +122,77 @@ class Socket:
         """Receive up to *maxsize* bytes; ``b''`` means the peer closed.
 
         Discussion: waiting first.  In request/response traffic the reply
-        to what a task just sent is never there yet, so trying ``recv``
-        first costs a failing system call and an exception per message.
-        A plain socket whose last receive had to wait therefore waits for
-        readability first; a receive that fills the whole buffer (bulk data
-        is queued) switches back to trying first.  Either way is correct:
-        waiting on a readable socket returns at once."""
-        if self._rwait:
+        to what a task just sent is usually not there yet, so trying
+        ``recv`` first costs a failing system call and an exception per
+        message.  After two tries in a row fail, a plain socket waits for
+        readability first; every eighth receive then tries first again
+        (a sample), and one that succeeds, or a receive that fills the whole
+        buffer (bulk data is queued), returns to trying first.  Both ways
+        are correct (waiting on a readable socket returns at once); this
+        only picks the cheaper one.  TLS sockets always try first: OpenSSL
+        may hold decrypted bytes that epoll cannot see."""
+        rw = self._rwait
+        if _WAIT_FIRST <= rw < _SAMPLE:
+            self._rwait = rw + 1
             await _read_wait(self._fileno)
+        else:
+            try:
+                data = self._socket_recv(maxsize, flags)
+            except WantRead:
+                if self._plain:
+                    self._rwait = _WAIT_FIRST if rw else 1
+                await _read_wait(self._fileno)
+            except WantWrite:
+                await _write_wait(self._fileno)
+            else:
+                if rw:
+                    self._rwait = 0
+                return data  # type: ignore[no-any-return]
         while True:
             try:
                 data = self._socket_recv(maxsize, flags)
             except WantRead:
-                self._rwait = self._plain
                 await _read_wait(self._fileno)
                 continue
             except WantWrite:
                 await _write_wait(self._fileno)
                 continue
             if len(data) == maxsize:
-                self._rwait = False
+                self._rwait = 0
             return data  # type: ignore[no-any-return]
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        """Receive up to *nbytes* (default: the buffer's size) into *buffer*."""
-        if self._rwait:
+        """Receive up to *nbytes* (default: the buffer's size) into *buffer*
+        (same waiting policy as :meth:`recv`)."""
+        recv_into = self._socket.recv_into
+        rw = self._rwait
+        if _WAIT_FIRST <= rw < _SAMPLE:
+            self._rwait = rw + 1
             await _read_wait(self._fileno)
+        else:
+            try:
+                n = recv_into(buffer, nbytes, flags)
+            except WantRead:
+                if self._plain:
+                    self._rwait = _WAIT_FIRST if rw else 1
+                await _read_wait(self._fileno)
+            except WantWrite:
+                await _write_wait(self._fileno)
+            else:
+                if rw:
+                    self._rwait = 0
+                return n  # type: ignore[no-any-return]
         while True:
             try:
-                n = self._socket.recv_into(buffer, nbytes, flags)
+                n = recv_into(buffer, nbytes, flags)
             except WantRead:
-                self._rwait = self._plain
                 await _read_wait(self._fileno)
                 continue
             except WantWrite:
                 await _write_wait(self._fileno)
                 continue
             if n and n == (nbytes or memoryview(buffer).nbytes):
-                self._rwait = False
+                self._rwait = 0
             return n  # type: ignore[no-any-return]
 
     async def recvfrom(self, maxsize: int, flags: int = 0) -> tuple[bytes, Any]:
@@ -516,7 +555,7 @@ class SocketStream(StreamBase):
         self._socket_recv = sockobj.recv
         self._socket_send = sockobj.send
         self._plain = not hasattr(sockobj, "pending")
-        self._rwait = False
+        self._rwait = 0
 
     def __repr__(self) -> str:
         return f"<curionet.SocketStream {self._socket!r}>"
@@ -530,20 +569,34 @@ class SocketStream(StreamBase):
         # Same "wait first" policy as Socket.recv (see there).
         if maxbytes < 0:
             maxbytes = 65536
-        if self._rwait:
+        rw = self._rwait
+        if _WAIT_FIRST <= rw < _SAMPLE:
+            self._rwait = rw + 1
             await _read_wait(self._fileno)
+        else:
+            try:
+                data = self._socket_recv(maxbytes)
+            except WantRead:
+                if self._plain:
+                    self._rwait = _WAIT_FIRST if rw else 1
+                await _read_wait(self._fileno)
+            except WantWrite:
+                await _write_wait(self._fileno)
+            else:
+                if rw:
+                    self._rwait = 0
+                return data  # type: ignore[no-any-return]
         while True:
             try:
                 data = self._socket_recv(maxbytes)
             except WantRead:
-                self._rwait = self._plain
                 await _read_wait(self._fileno)
                 continue
             except WantWrite:
                 await _write_wait(self._fileno)
                 continue
             if len(data) == maxbytes:
-                self._rwait = False
+                self._rwait = 0
             return data  # type: ignore[no-any-return]
 
     async def write(self, data: Any) -> int:
