@@ -8,7 +8,9 @@ behind is cancelled).  Fixtures:
 * ``mock_clock``: a :class:`~curionet.MockClock` that moves only by ``jump()``;
   the test's kernel runs on it.
 * ``autojump_clock``: a mock clock that jumps to the next timer whenever every
-  task is blocked, so sleeps and timeouts take no real time.
+  task is blocked, so sleeps and timeouts take no real time.  (With real
+  sockets in the test, prefer ``MockClock(autojump_threshold=0.05)`` so data
+  still in flight on loopback is not overtaken by a jump.)
 * ``kernel``: a kernel for synchronous tests that call ``kernel.run(...)``.
 """
 
