@@ -38,7 +38,12 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_echo_cli_serves_and_stops_cleanly_on_sigint(workers):
     proc, port = _start("--workers", workers)
-    idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     try:
         for i in range(6):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:

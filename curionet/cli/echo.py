@@ -56,11 +56,16 @@ def _family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _serve(args: Any, ctx: ssl.SSLContext | None, reuse_port: bool) -> int:
+def _serve(args: Any, ctx: ssl.SSLContext | None, reuse_port: bool, ready_fd: int | None = None) -> int:
     sock = tcp_server_socket(args.host, args.port, family=_family(args.host), backlog=args.backlog,
                              reuse_port=reuse_port)  # fmt: skip
-    if args.workers <= 1:
+    if ready_fd is None:
         print(f"echo server listening on {args.host}:{sock.getsockname()[1]}", flush=True)
+    else:
+        # A worker: tell the parent this socket is listening, so it announces
+        # the port only once every worker can take connections.
+        os.write(ready_fd, b"!")
+        os.close(ready_fd)
 
     # run() turns SIGINT/SIGTERM into a cancellation of the server task, which
     # closes the listening socket and every client before returning.
@@ -82,18 +87,29 @@ def _main(args: Any) -> int:
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     holder.bind((args.host, args.port))
     args.port = holder.getsockname()[1]
+    ready_r, ready_w = os.pipe()
     children = []
     for _ in range(args.workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             holder.close()
+            os.close(ready_r)
             code = 1
             try:
-                code = _serve(args, ctx, reuse_port=True)
+                code = _serve(args, ctx, reuse_port=True, ready_fd=ready_w)
             finally:
                 os._exit(code)
         children.append(pid)
     holder.close()
+    os.close(ready_w)
+    # Wait until every worker listens (or has died: then the pipe reaches EOF early).
+    ready = 0
+    while ready < args.workers:
+        got = os.read(ready_r, args.workers - ready)
+        if not got:
+            break
+        ready += len(got)
+    os.close(ready_r)
     print(f"echo server listening on {args.host}:{args.port} ({args.workers} workers)", flush=True)
 
     def _forward(signo: int, frame: Any) -> None:
