@@ -653,6 +653,31 @@ def test_reexported_from_curionet():
     assert curionet.open_tcp_stream is open_tcp_stream
 
 
+def test_open_tcp_stream_signature_is_the_documented_one():
+    import inspect
+
+    params = inspect.signature(open_tcp_stream).parameters
+    P = inspect.Parameter
+    assert [(n, p.kind) for n, p in list(params.items())[:2]] == [
+        ("host", P.POSITIONAL_OR_KEYWORD), ("port", P.POSITIONAL_OR_KEYWORD),
+    ]  # fmt: skip
+    documented = {
+        "ssl": None,
+        "server_hostname": None,
+        "happy_eyeballs_delay": 0.25,
+        "resolution_delay": 0.05,
+        "first_address_family_count": 1,
+        "local_address": None,
+        "family": socket.AF_UNSPEC,
+    }
+    for name, default in documented.items():
+        assert params[name].kind is P.KEYWORD_ONLY and params[name].default == default, name
+    # Anything beyond the documented options (trace hook, injected resolver
+    # and socket layer) is keyword-only and optional.
+    for name, p in list(params.items())[2:]:
+        assert p.kind is P.KEYWORD_ONLY and p.default is not P.empty, name
+
+
 async def test_bad_family_rejected(autojump_clock):
     with pytest.raises(ValueError):
         await open_tcp_stream(HOST, PORT, family=socket.AF_UNIX)

@@ -355,3 +355,205 @@ def test_shutdown_reaps_tasks_spawned_during_cleanup():
 
     run(main)
     assert finals == ["stuck cleaned", "late cleaned"]
+
+
+# ---------------------------------------------------------------------------
+# Curio 1.6 compatibility of the public API (names, signatures, async-ness)
+# ---------------------------------------------------------------------------
+
+# Curio 1.6's signatures (from its source), "async" marking the coroutine
+# functions.  Where a function takes ``*args``, the positional parameters
+# before it are matched by position only: Curio's source and manual name the
+# coroutine parameter differently (``coro`` / ``corofunc``) and it is never
+# passed by keyword.  Every other parameter must have Curio's name, kind (or a
+# more permissive one) and default; curionet may add optional parameters.
+CURIO_16 = {
+    "run": "corofunc, *args, with_monitor=False, selector=None, debug=None, activations=None, **kernel_extra",
+    "spawn": "async corofunc, *args, daemon=False",
+    "current_task": "async ",
+    "disable_cancellation": "coro=None, *args",
+    "check_cancellation": "async exc_type=None",
+    "set_cancellation": "async exc",
+    "clock": "async ",
+    "sleep": "async seconds",
+    "timeout_after": "seconds, coro=None, *args",
+    "ignore_after": "seconds, coro=None, *args, timeout_result=None",
+    "Task.join": "async ",
+    "Task.wait": "async ",
+    "Task.cancel": "async *, exc=TaskCancelled, blocking=True",
+    "Task.where": "",
+    "Task.traceback": "",
+    "TaskGroup": "tasks=(), *, wait=all",
+    "TaskGroup.spawn": "async coro, *args, daemon=False",
+    "TaskGroup.add_task": "async task",
+    "TaskGroup.next_done": "async ",
+    "TaskGroup.next_result": "async ",
+    "TaskGroup.join": "async ",
+    "TaskGroup.cancel_remaining": "async ",
+    "Event": "",
+    "Event.is_set": "",
+    "Event.clear": "",
+    "Event.wait": "async ",
+    "Event.set": "async ",
+    "Lock": "",
+    "Lock.acquire": "async ",
+    "Lock.release": "async ",
+    "Lock.locked": "",
+    "RLock": "",
+    "RLock.acquire": "async ",
+    "RLock.release": "async ",
+    "RLock.locked": "",
+    "Semaphore": "value=1",
+    "Semaphore.acquire": "async ",
+    "Semaphore.release": "async ",
+    "Semaphore.locked": "",
+    "BoundedSemaphore": "value=1",
+    "Condition": "lock=None",
+    "Condition.locked": "",
+    "Condition.acquire": "async ",
+    "Condition.release": "async ",
+    "Condition.wait": "async ",
+    "Condition.wait_for": "async predicate",
+    "Condition.notify": "async n=1",
+    "Condition.notify_all": "async ",
+    "Result": "",
+    "Result.is_set": "",
+    "Result.unwrap": "async ",
+    "Result.set_value": "async value",
+    "Result.set_exception": "async exc",
+    "Queue": "maxsize=0",
+    "Queue.empty": "",
+    "Queue.full": "",
+    "Queue.qsize": "",
+    "Queue.get": "async ",
+    "Queue.put": "async item",
+    "Queue.join": "async ",
+    "Queue.task_done": "async ",
+    "PriorityQueue": "maxsize=0",
+    "LifoQueue": "maxsize=0",
+    "Kernel": "*, selector=None, debug=None, activations=None, taskcls=Task, max_select_timeout=None",
+    "Kernel.run": "corofunc=None, *args, shutdown=False",
+}
+
+
+def _curio_signature(spec):
+    import inspect
+
+    ns = {"all": all, "TaskCancelled": TaskCancelled, "Task": curionet.Task}
+    return inspect.signature(eval(f"lambda {spec}: None", ns))
+
+
+def _check_compatible(name, ours, spec):
+    import inspect
+
+    P = inspect.Parameter
+    positional = (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)
+    theirs = list(_curio_signature(spec).parameters.values())
+    mine = list(ours.parameters.values())
+    has_varargs = any(p.kind is P.VAR_POSITIONAL for p in theirs)
+    t_pos = [p for p in theirs if p.kind in positional]
+    m_pos = [p for p in mine if p.kind in positional]
+    assert len(m_pos) >= len(t_pos), f"{name}: too few positional parameters"
+    for t, m in zip(t_pos, m_pos, strict=False):
+        if not has_varargs:
+            assert m.name == t.name, f"{name}: parameter {m.name!r} should be {t.name!r}"
+        assert m.default == t.default, f"{name}({t.name}): default {m.default!r} != {t.default!r}"
+    mine_by_name = {p.name: p for p in mine}
+    for t in theirs:
+        if t.kind in (P.VAR_POSITIONAL, P.VAR_KEYWORD):
+            assert any(p.kind is t.kind for p in mine), f"{name}: no {t}"
+        elif t.kind is P.KEYWORD_ONLY:
+            m = mine_by_name.get(t.name)
+            assert m is not None and m.kind in (P.KEYWORD_ONLY, P.POSITIONAL_OR_KEYWORD), f"{name}: no {t.name}="
+            assert m.default == t.default, f"{name}({t.name}=): default {m.default!r} != {t.default!r}"
+    matched = set(m_pos[: len(t_pos)]) | {p for p in mine if p.name in {t.name for t in theirs}}
+    for p in mine:
+        if p not in matched and p.kind not in (P.VAR_POSITIONAL, P.VAR_KEYWORD):
+            assert p.default is not P.empty, f"{name}: extra required parameter {p.name!r}"
+
+
+@pytest.mark.parametrize("name", sorted(CURIO_16))
+def test_public_api_has_curio_16_signatures(name):
+    import inspect
+
+    spec = CURIO_16[name]
+    is_async = spec.startswith("async ")
+    spec = spec.removeprefix("async ")
+    owner, _, attr = name.partition(".")
+    obj = getattr(curionet, owner)  # importable from curionet itself
+    func = getattr(obj, attr) if attr else obj
+    ours = inspect.signature(func)
+    if attr:
+        ours = ours.replace(parameters=list(ours.parameters.values())[1:])  # drop self
+    assert inspect.iscoroutinefunction(func) == is_async, f"{name}: async should be {is_async}"
+    _check_compatible(name, ours, spec)
+
+
+def test_task_and_taskgroup_attributes_and_errors_match_curio():
+    async def main():
+        t = await spawn(double, 1)
+        await t.join()
+        g = curionet.TaskGroup()
+        await g.spawn(double, 2)
+        await g.join()
+        return t, g
+
+    t, g = run(main)
+    for attr in ("result", "exception", "cancelled", "terminated", "daemon", "id", "name"):
+        assert hasattr(t, attr), attr
+    assert (t.result, t.exception, t.cancelled, t.terminated, t.daemon) == (2, None, False, True, False)
+    for attr in ("completed", "result", "results", "exception", "exceptions", "tasks"):
+        assert hasattr(g, attr), attr
+    assert g.results == [4]
+
+    E = curionet
+    # The cancellation family is outside Exception, as in Curio.
+    assert issubclass(E.CancelledError, BaseException) and not issubclass(E.CancelledError, Exception)
+    for cls in (E.TaskCancelled, E.TaskTimeout, E.TimeoutCancellationError):
+        assert issubclass(cls, E.CancelledError)
+    for cls in (E.TaskError, E.UncaughtTimeoutError, E.ResourceBusy, E.SyncIOError, E.AsyncOnlyError):
+        assert issubclass(cls, E.CurioError) and not issubclass(cls, E.CancelledError)
+    assert issubclass(E.ReadResourceBusy, E.ResourceBusy) and issubclass(E.WriteResourceBusy, E.ResourceBusy)
+    assert E.CurioError is E.CurionetError
+
+
+async def test_check_cancellation_takes_curios_keyword():
+    await curionet.set_cancellation(curionet.TaskTimeout(1))
+    got = await curionet.check_cancellation(exc_type=curionet.TaskTimeout)
+    assert isinstance(got, curionet.TaskTimeout)
+    assert await curionet.check_cancellation() is None
+
+
+def test_pytest_plugin_is_registered_by_entry_point(pytestconfig):
+    from importlib.metadata import entry_points
+
+    import curionet.testing
+
+    eps = [ep for ep in entry_points(group="pytest11") if ep.value == "curionet.testing"]
+    assert [ep.name for ep in eps] == ["curionet"]
+    assert pytestconfig.pluginmanager.get_plugin("curionet") is curionet.testing
+    assert {"mock_clock", "autojump_clock", "kernel"} <= set(curionet.testing.__all__)
+
+
+async def test_mock_clock_fixture_moves_only_by_jump(mock_clock):
+    t = await spawn(sleep, 1)
+    for _ in range(5):
+        await sleep(0)
+    assert not t.terminated  # no auto-jump: the sleeper waits for jump()
+    assert await curionet.clock() == 0.0
+    mock_clock.jump(1)
+    await t.join()
+    assert await curionet.clock() == 1.0
+
+
+async def test_autojump_clock_fixture_jumps_when_all_tasks_block(autojump_clock):
+    await sleep(3600)  # an hour of virtual time, no real waiting
+    assert await curionet.clock() == 3600.0
+
+
+@pytest.mark.skipif(not hasattr(__import__("select"), "epoll"), reason="epoll is Linux-only")
+def test_kernel_polls_with_epoll_on_linux():
+    import select
+
+    with Kernel() as k:
+        assert isinstance(k._poller._p, select.epoll)

@@ -60,8 +60,11 @@ async def test_run_and_check_output():
 
 
 async def test_run_timeout_kills_and_reaps():
-    with pytest.raises(subprocess.TimeoutExpired):
-        await subprocess.run([PY, "-c", "import time; time.sleep(30)"], timeout=0.2)
+    code = "import os, time; print(os.getpid(), flush=True); time.sleep(30)"
+    with pytest.raises(subprocess.TimeoutExpired) as info:
+        await subprocess.run([PY, "-c", code], stdout=subprocess.PIPE, timeout=1)
+    pid = int(info.value.stdout)  # the output read before the timeout
+    assert _gone(pid)  # killed and reaped: no process, no zombie
 
 
 async def test_cancelled_run_leaves_no_zombie():
@@ -79,9 +82,10 @@ async def test_cancelled_run_leaves_no_zombie():
     assert _gone(pids[0])
 
     with pytest.raises(curionet.TaskTimeout) as info:
-        await curionet.timeout_after(0.5, subprocess.check_output,
-                                     [PY, "-c", "import time; print('partial', flush=True); time.sleep(30)"])
-    assert info.value.stdout == b"partial\n"
+        await curionet.timeout_after(
+            1, subprocess.check_output, [PY, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(30)"]
+        )
+    assert _gone(int(info.value.stdout))  # the partial output names the child
 
 
 async def test_cancelled_communicate_keeps_output_and_child_can_be_reaped():

@@ -471,6 +471,39 @@ async def test_woken_then_cancelled_lock_waiter_still_owns_lock():
     assert not lock.locked()
 
 
+async def test_woken_then_cancelled_semaphore_and_queue_waiters_lose_nothing():
+    """Same race for a semaphore unit and a queue item: the woken waiter
+    returns normally with what it was handed; the cancellation lands at its
+    next blocking point."""
+    sem = Semaphore(0)
+    q = Queue()
+    log = []
+
+    async def sem_waiter():
+        await sem.acquire()
+        log.append("unit")
+        await sem.release()
+        await sleep(1)
+
+    async def q_waiter():
+        log.append(await q.get())
+        await sleep(1)
+
+    s_task = await spawn(sem_waiter)
+    q_task = await spawn(q_waiter)
+    await sleep(0)
+    await sem.release()  # the unit goes to the waiter (now READY)
+    await q.put("item")  # the waiting getter is woken
+    await s_task.cancel(blocking=False)
+    await q_task.cancel(blocking=False)
+    await s_task.wait()
+    await q_task.wait()
+    assert s_task.cancelled and q_task.cancelled
+    assert sorted(log) == ["item", "unit"]
+    assert sem.value == 1 and len(sem._waiting) == 0
+    assert q.empty() and len(q._getting) == 0
+
+
 async def test_queue_no_item_lost_under_random_cancellation(autojump_clock):
     q = Queue(maxsize=3)
     received = []

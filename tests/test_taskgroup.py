@@ -294,3 +294,74 @@ async def test_wait_all_still_waits_for_everything_after_next_done(autojump_cloc
         assert first.result == "a"
     assert g.results == ["a", "b"]
     assert await clock() == 3
+
+
+async def test_cancelling_an_explicit_join(autojump_clock):
+    """Cancellation at the TaskGroup.join() blocking point: the joiner sees it
+    and runs its finally, every member is cancelled (and runs its own
+    finally), and a task waiting in next_done() on the same group is released
+    instead of being stranded."""
+    log = []
+
+    async def member(n):
+        try:
+            await sleep(100)
+        finally:
+            log.append(f"member {n} finally")
+
+    g = TaskGroup()
+    members = [await g.spawn(member, n) for n in range(2)]
+
+    async def joiner():
+        try:
+            await g.join()
+        except TaskCancelled:
+            log.append("joiner saw cancel")
+            raise
+        finally:
+            log.append("joiner finally")
+
+    j = await spawn(joiner)
+    other = await spawn(g.next_done)
+    await sleep(1)
+    assert j.state not in ("READY", "TERMINATED")
+    await j.cancel()
+    assert j.cancelled
+    # join() cancels the members before the cancellation leaves it.
+    assert log == ["member 0 finally", "member 1 finally", "joiner saw cancel", "joiner finally"]
+    assert all(m.cancelled for m in members)
+    assert await timeout_after(1, other.join) is None  # released, no member left
+    assert len(g._waiting) == 0
+    assert await g.next_done() is None  # the group still answers
+    assert await clock() == 1
+
+
+async def test_cancel_remaining_releases_next_done_waiters(autojump_clock):
+    g = TaskGroup()
+    t = await g.spawn(value_after, 100, 1)
+    waiters = [await spawn(g.next_done) for _ in range(2)]
+    await sleep(0)
+    await g.cancel_remaining()
+    assert t.cancelled
+    for w in waiters:
+        assert await timeout_after(1, w.join) is None
+    assert len(g._waiting) == 0 and await clock() == 0
+
+
+async def test_directly_cancelled_last_member_releases_next_done(autojump_clock):
+    g = TaskGroup()
+    t = await g.spawn(value_after, 100, 1)
+    waiter = await spawn(g.next_done)
+    await sleep(0)
+    await t.cancel()  # removes t from the group
+    assert await timeout_after(1, waiter.join) is None
+    assert len(g._waiting) == 0
+
+
+async def test_last_member_finishing_releases_every_next_done_waiter(autojump_clock):
+    g = TaskGroup()
+    t = await g.spawn(value_after, 1, "only")
+    waiters = [await spawn(g.next_done) for _ in range(3)]
+    results = [await timeout_after(5, w.join) for w in waiters]
+    assert results.count(t) == 1 and results.count(None) == 2
+    assert await clock() == 1

@@ -144,6 +144,30 @@ async def test_nested_both_expire_at_once_outer_wins(autojump_clock):
     except TaskTimeout as e:
         seen.append(("outer", e.args[0]))
     assert seen == ["inner saw cancellation", ("outer", 2.0)]
+    assert await clock() == 2.0
+
+
+async def test_ignore_after_and_timeout_after_expiring_at_once(autojump_clock):
+    # ignore_after inside timeout_after, same deadline: the outer timeout wins,
+    # the inner block does not swallow it.
+    with pytest.raises(TaskTimeout) as info:
+        async with timeout_after(2):
+            async with ignore_after(2) as inner:
+                await sleep(10)
+    assert not inner.expired and info.value.args[0] == 2.0
+    assert await clock() == 2.0
+    # And the reverse: the outer ignore_after swallows it; the inner
+    # timeout_after sees TimeoutCancellationError, not TaskTimeout.
+    seen = []
+    async with ignore_after(2) as outer:
+        try:
+            async with timeout_after(2):
+                await sleep(10)
+        except TimeoutCancellationError:
+            seen.append("inner saw cancellation")
+            raise
+    assert outer.expired and seen == ["inner saw cancellation"]
+    assert await clock() == 4.0
 
 
 async def test_uncaught_inner_timeout_becomes_uncaught_error(autojump_clock):
@@ -171,13 +195,15 @@ async def test_ignore_after_inside_timeout_after(autojump_clock):
 
 
 async def test_timeout_after_inside_ignore_after(autojump_clock):
+    seen = []
     async with ignore_after(1) as outer:
         try:
             async with timeout_after(5):
                 await sleep(100)
         except TimeoutCancellationError:
+            seen.append("inner saw cancellation")
             raise
-    assert outer.expired
+    assert outer.expired and seen == ["inner saw cancellation"]
     assert await clock() == 1.0
     # Inner expiring first inside an ignore_after:
     async with ignore_after(10) as outer2:

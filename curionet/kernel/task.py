@@ -309,8 +309,7 @@ class TaskGroup:
             return
         if self._running.pop(task, _MISSING) is not _MISSING:
             self._finished.append(task)
-            if self._waiting:
-                self._waiting._wake(1)
+            self._wake_waiters()
 
     def _discard(self, task: Task) -> None:
         """Remove *task* from the group (it was joined or cancelled directly)."""
@@ -319,6 +318,17 @@ class TaskGroup:
         if task in self._finished:
             self._finished.remove(task)
         task._taskgroup = None
+        if not self._running:
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        # One finished task serves one next_done() waiter.  Once no member is
+        # running, every waiter must re-check: it takes a finished task or
+        # returns None, instead of waiting for a member that no longer exists
+        # (after cancel_remaining(), a cancelled join(), or a member joined or
+        # cancelled directly).
+        if self._waiting:
+            self._waiting._wake(1 if self._running else len(self._waiting))
 
     # -- public API -------------------------------------------------------
     async def spawn(self, corofunc: Any, *args: Any, daemon: bool = False) -> Task:
@@ -518,17 +528,18 @@ def disable_cancellation(corofunc: Any = None, *args: Any) -> Any:
     return _DisableCancellation(instantiate_coroutine(corofunc, args))
 
 
-async def check_cancellation(exc: Any = None) -> BaseException | None:
+async def check_cancellation(exc_type: Any = None) -> BaseException | None:
     """Check for a pending cancellation.
 
     With cancellation allowed, a pending cancellation is raised here.  With it
-    disabled, the pending exception is returned (or ``None``).  If *exc* (an
-    exception class) is given, nothing is raised: a pending exception of that
-    type is returned and cleared, anything else gives ``None``."""
+    disabled, the pending exception is returned (or ``None``).  If *exc_type*
+    (an exception class; Curio's parameter name) is given, nothing is raised:
+    a pending exception of that type is returned and cleared, anything else
+    gives ``None``."""
     task = await _get_current()
     pending = task.cancel_pending
-    if exc is not None:
-        if isinstance(pending, exc):
+    if exc_type is not None:
+        if isinstance(pending, exc_type):
             task.cancel_pending = None
             return pending
         return None
