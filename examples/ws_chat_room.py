@@ -31,4 +31,7 @@ async def chat(ws):
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8766
     print(f"chat room on ws://127.0.0.1:{port}/?name=YOURNAME")
-    curionet.run(curionet.websocket_server, "127.0.0.1", port, chat)
+    try:
+        curionet.run(curionet.websocket_server, "127.0.0.1", port, chat)
+    except KeyboardInterrupt:  # Ctrl-C: open connections were closed with 1001
+        pass

@@ -21,4 +21,7 @@ async def echo(ws):
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8765
     print(f"echo server on ws://127.0.0.1:{port}/")
-    curionet.run(curionet.websocket_server, "127.0.0.1", port, echo)
+    try:
+        curionet.run(curionet.websocket_server, "127.0.0.1", port, echo)
+    except KeyboardInterrupt:  # Ctrl-C: open connections were closed with 1001
+        pass

@@ -1,6 +1,7 @@
 """The HTTP client against real local servers (stdlib http.server threads,
 a scripted h11 server, a TLS server with trustme certificates, a proxy)."""
 
+import codecs
 import gzip
 import json
 import ssl
@@ -74,6 +75,26 @@ async def test_get_json_text_read_content(server):
         assert response.elapsed.total_seconds() >= 0
         text = await (await session.get(server.url("/text"))).text()
         assert text == "héllo wörld"
+
+
+async def test_every_method_helper_and_encoding_fallback(server):
+    async with ClientSession() as session:
+        for name in ("get", "options", "delete"):
+            body = await (await getattr(session, name)(server.url("/echo"))).json()
+            assert body["method"] == name.upper() and body["body"] == ""
+        for name in ("post", "put", "patch"):
+            body = await (await getattr(session, name)(server.url("/echo"), content=b"sent")).json()
+            assert (body["method"], body["body"], body["framing"]) == (name.upper(), "sent", "length")
+        head = await session.head(server.url("/echo"))
+        assert head.status_code == 200 and head.content == b""
+        r = await session.request("PATCH", server.url("/echo"), json={"k": 1})
+        assert (await r.json())["method"] == "PATCH"
+        # No charset in Content-Type: UTF-8; a charset is honoured; settable.
+        assert r.encoding == "utf-8"
+        latin = await session.get(server.url("/text"))
+        assert codecs.lookup(latin.encoding).name == "iso8859-1" and await latin.text() == "héllo wörld"
+        latin.encoding = "utf-8"
+        assert await latin.text() != "héllo wörld"
 
 
 async def test_keep_alive_reuse_is_counted_on_the_server():

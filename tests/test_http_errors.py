@@ -2,6 +2,8 @@
 connection or a silently truncated body."""
 
 import socket
+import struct
+import threading
 
 import pytest
 from http_testing import H11Server
@@ -169,5 +171,70 @@ async def test_large_bodies_read_past_h11_keep_the_same_guarantees():
                 await session.get(srv.url("/overlong"))
             assert session.transport.pool.active_connections == 0
             assert (await session.get(srv.url("/ok"))).content == b"k" * big
+    finally:
+        srv.stop()
+
+
+class ResettingServer:
+    """Accepts one connection at a time, reads the request head, writes
+    *prefix* and then resets the connection (RST, not FIN)."""
+
+    def __init__(self, prefix=b""):
+        self.prefix = prefix
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _run(self):
+        self.listener.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            with sock:
+                sock.settimeout(5)
+                head = b""
+                try:
+                    while b"\r\n\r\n" not in head:
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            break
+                        head += chunk
+                    sock.sendall(self.prefix)
+                except OSError:
+                    pass
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        self.listener.close()
+
+
+async def test_connection_reset_gives_read_error_and_write_error():
+    from curionet.protocols.http import ReadError, WriteError
+
+    srv = ResettingServer(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+    try:
+        async with ClientSession() as session:
+            with pytest.raises(ReadError) as info:
+                await session.get(srv.url("/reset"))
+            assert srv.url("/reset") in str(info.value)
+            assert isinstance(info.value, TransportError)
+            assert session.transport.pool.active_connections == 0
+            # A large upload: the reset arrives while the body is being sent.
+            with pytest.raises(WriteError) as info:
+                await session.post(srv.url("/upload"), content=b"u" * (32 << 20))
+            assert srv.url("/upload") in str(info.value)
+            assert session.transport.pool.active_connections == 0
+            assert session.transport.pool.idle_connections == 0
     finally:
         srv.stop()

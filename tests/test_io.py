@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import socket as stdsocket
 
 import pytest
@@ -48,6 +49,17 @@ async def _connected_pair(family: int = stdsocket.AF_INET, host: str = "127.0.0.
         await client.connect(addr)
         server, _ = await lsock.accept()
     return client, server
+
+
+KINDS = ["unix", *(host for _, host in FAMILIES)]  # socketpair, 127.0.0.1 and ::1 (when available)
+
+
+async def _pair(kind: str) -> tuple[Socket, Socket]:
+    """A connected pair: a Unix socketpair, or TCP over loopback (IPv4 or ::1)."""
+    if kind == "unix":
+        return socket.socketpair()
+    family = stdsocket.AF_INET6 if ":" in kind else stdsocket.AF_INET
+    return await _connected_pair(family, kind)
 
 
 def test_module_exports_every_stdlib_constant():
@@ -187,33 +199,53 @@ async def test_close_wakes_blocked_reader_with_closed_resource_error():
         await b.close()  # twice is harmless
 
 
-async def test_cancel_blocked_accept_leaves_listener_usable():
-    lsock, addr = await _listener()
+@pytest.mark.parametrize("family,host", FAMILIES)
+async def test_cancel_blocked_accept_leaves_listener_usable(family, host):
+    lsock, addr = await _listener(family, host)
     async with lsock:
         t = await curionet.spawn(lsock.accept)
         await curionet.sleep(0)
         await t.cancel()
         assert t.cancelled
         # Still usable by another task.
-        c = socket.socket()
+        c = socket.socket(family, socket.SOCK_STREAM)
         async with c:
             await c.connect(addr)
             s, _ = await lsock.accept()
             await s.close()
 
 
-async def test_cancel_blocked_recv_leaves_socket_usable():
-    a, b = socket.socketpair()
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cancel_blocked_recv_leaves_socket_usable(kind):
+    a, b = await _pair(kind)
     async with a, b:
         t = await curionet.spawn(b.recv, 10)
         await curionet.sleep(0)
         await t.cancel()
+        assert t.cancelled
         await a.sendall(b"after")
         assert await b.recv(10) == b"after"
+        # Receives that had to wait switch the socket to "wait for
+        # readability first"; a cancellation there leaves it usable too,
+        # by another task.
+        for i in range(3):
+            r = await curionet.spawn(b.recv, 10)
+            await curionet.sleep(0)
+            await a.sendall(b"%d" % i)
+            assert await r.join() == b"%d" % i
+        t = await curionet.spawn(b.recv, 10)
+        await curionet.sleep(0)
+        await t.cancel()
+        assert t.cancelled
+        await a.sendall(b"again")
+        assert await b.recv(10) == b"again"
+        await a.shutdown(socket.SHUT_WR)
+        assert await b.recv(10) == b""
 
 
-async def test_cancel_blocked_sendall_reports_bytes_sent_and_nothing_is_lost():
-    a, b = socket.socketpair()
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cancel_blocked_sendall_reports_bytes_sent_and_nothing_is_lost(kind):
+    a, b = await _pair(kind)
     async with a, b:
         payload = bytes(range(256)) * 40_000  # ~10 MB, far beyond the buffer
         result = {}
@@ -244,21 +276,47 @@ async def test_cancel_blocked_sendall_reports_bytes_sent_and_nothing_is_lost():
         assert received == payload[:sent] + b"END"
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-@given(chunks=st.lists(st.integers(min_value=1, max_value=300_000), min_size=1, max_size=6),
-       reads=st.lists(st.integers(min_value=1, max_value=70_000), min_size=1, max_size=8))
-def test_partial_sends_under_slow_reader_lose_and_reorder_nothing(chunks, reads):
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kind=st.sampled_from(KINDS), big=st.integers(min_value=200_000, max_value=1_000_000),
+       chunks=st.lists(st.integers(min_value=1, max_value=300_000), max_size=5),
+       reads=st.lists(st.one_of(st.integers(min_value=1, max_value=64), st.integers(min_value=1000, max_value=70_000)),
+                      min_size=1, max_size=8),
+       use_send=st.booleans(), position=st.integers(min_value=0, max_value=5))  # fmt: skip
+def test_partial_sends_under_slow_reader_lose_and_reorder_nothing(kind, big, chunks, reads, use_send, position):
+    """A large buffer (and smaller ones around it) goes out through tiny
+    socket buffers in many partial sends, to a reader taking random-sized
+    pieces and yielding often: every byte arrives, in order."""
+    sizes = list(chunks)
+    sizes.insert(min(position, len(sizes)), big)
+    reads = [*reads, 65536]  # keeps tiny reads from making the example slow
+    data = random.Random(sum(sizes)).randbytes(sum(sizes))  # every position distinct
+    payloads, offset = [], 0
+    for n in sizes:
+        payloads.append(data[offset : offset + n])
+        offset += n
+
     async def main():
-        a, b = socket.socketpair()
-        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        payloads = [bytes([i % 251]) * n for i, n in enumerate(chunks)]
-        expected = b"".join(payloads)
+        a, b = await _pair(kind)
+        # Small buffers; not tiny over TCP, where a window of a few KiB meets
+        # delayed ACKs and crawls (40 ms per window).
+        size = 4096 if kind == "unix" else 32768
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        partial = 0
         async with a, b:
 
             async def writer():
+                nonlocal partial
                 for p in payloads:
-                    await a.sendall(p)
+                    if not use_send:
+                        await a.sendall(p)
+                        continue
+                    view = memoryview(p)
+                    while view:
+                        n = await a.send(view)
+                        assert 0 < n <= len(view)
+                        partial += n < len(view)
+                        view = view[n:]
                 await a.shutdown(socket.SHUT_WR)
 
             t = await curionet.spawn(writer)
@@ -266,6 +324,7 @@ def test_partial_sends_under_slow_reader_lose_and_reorder_nothing(chunks, reads)
             i = 0
             while True:
                 chunk = await b.recv(reads[i % len(reads)])
+                assert len(chunk) <= reads[i % len(reads)]
                 i += 1
                 if not chunk:
                     break
@@ -273,7 +332,10 @@ def test_partial_sends_under_slow_reader_lose_and_reorder_nothing(chunks, reads)
                 if i % 3 == 0:
                     await curionet.sleep(0)  # a slow reader
             await t.join()
-            assert bytes(got) == expected
+            assert await b.recv(100) == b""  # EOF stays EOF
+        assert bytes(got) == data
+        if use_send:
+            assert partial > 0  # the big buffer did not fit in one send
 
     curionet.run(main)
 

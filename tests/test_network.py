@@ -174,12 +174,14 @@ async def test_emfile_on_accept_pauses_instead_of_dying(autojump_clock, monkeypa
     port = lsock.getsockname()[1]
     real_accept = lsock._socket.accept
     failures = [3]
+    calls: list[float] = []  # virtual time of each accept() attempt
 
     class FakeRaw:
         def __getattr__(self, name):
             return getattr(real_sock, name)
 
         def accept(self):
+            calls.append(autojump_clock.current_time())
             if failures[0]:
                 failures[0] -= 1
                 raise OSError(errno.EMFILE, "Too many open files")
@@ -200,6 +202,9 @@ async def test_emfile_on_accept_pauses_instead_of_dying(autojump_clock, monkeypa
         raw.close()
     assert failures[0] == 0 and served
     assert sum("pausing" in r.getMessage() for r in caplog.records) == 3
+    # Each failure is followed by a pause before the next attempt (no spinning).
+    assert len(calls) >= 4
+    assert all(later - earlier >= network.EMFILE_PAUSE for earlier, later in zip(calls[:3], calls[1:4], strict=True))
     await task.cancel()
     lsock._socket = real_sock
     assert real_sock.fileno() == -1

@@ -15,7 +15,7 @@ import zlib
 import pytest
 from test_websocket_support import close_payload, frame, read_close, read_exactly, read_frame, read_until_eof
 
-from curionet import MockClock, TaskGroup, ignore_after, sleep
+from curionet import MockClock, TaskGroup, clock, ignore_after, sleep
 from curionet.network import open_connection, tcp_server_socket
 from curionet.protocols.websocket import (
     ConnectionClosed,
@@ -131,6 +131,25 @@ async def test_invalid_utf8_fails_fast_inside_fragmented_text(fd_check):
         await sock.sendall(frame(0x0, b"ok \xc3\x28 broken", fin=False))
         await expect_close(sock, 1007)
         await assert_still_serving(server.port)
+
+
+async def test_invalid_utf8_split_across_fragments_fails_fast(fd_check):
+    async with WebSocketServer("127.0.0.1", 0, _echo) as server:
+        # A sequence started in one fragment and broken in the next: 1007
+        # at once, without waiting for the final fragment.
+        sock = await raw_client(server.port)
+        snowman = "☃".encode()
+        await sock.sendall(frame(0x1, b"ok " + snowman[:2], fin=False))
+        await sock.sendall(frame(0x0, b"\x28 rest", fin=False))
+        await expect_close(sock, 1007)
+        # A message whose last fragment leaves a sequence unfinished: 1007.
+        sock = await raw_client(server.port)
+        await sock.sendall(frame(0x1, b"ok " + snowman[:1], fin=False))
+        await sock.sendall(frame(0x0, snowman[1:2], fin=False))
+        await sock.sendall(frame(0x0, b""))
+        await expect_close(sock, 1007)
+        await assert_still_serving(server.port)
+    assert not server.connections
 
 
 async def test_utf8_sequence_split_across_fragments_is_valid(fd_check):
@@ -257,8 +276,11 @@ async def test_peer_never_answers_close_handshake(patient_clock, fd_check):
     async with WebSocketServer("127.0.0.1", 0, handler, close_timeout=2) as server:
         sock = await raw_client(server.port, "/bye")
         assert await read_close(sock) == 1000
-        # We never send our Close: the server gives up after close_timeout.
+        start = await clock()
+        # We never send our Close: the server waits close_timeout (virtual
+        # time), then closes the TCP connection.
         assert await read_until_eof(sock) == b""
+        assert 2 <= await clock() - start < 5
         await sock.close()
         await assert_still_serving(server.port)
 
@@ -266,8 +288,10 @@ async def test_peer_never_answers_close_handshake(patient_clock, fd_check):
 async def test_slow_handshake_closed_after_open_timeout(patient_clock, fd_check):
     async with WebSocketServer("127.0.0.1", 0, _echo, open_timeout=1) as server:
         sock = await open_connection("127.0.0.1", server.port)
+        start = await clock()
         await sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the rest
         assert await read_until_eof(sock) == b""
+        assert 1 <= await clock() - start < 5  # closed by open_timeout, not another timer
         await sock.close()
         await assert_still_serving(server.port)
 

@@ -543,6 +543,7 @@ async def test_server_keepalive_with_their_client(autojump_clock=None):
             return ws.recv()
 
         assert await in_thread(_lib_client, url, body) == "alive"
+    assert len(pings) == 1 and pings[0] >= 0  # the handler's own ping was answered too
 
 
 async def test_upgrade_connections_from_run_server_with_websocket_handler():
