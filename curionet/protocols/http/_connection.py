@@ -6,6 +6,10 @@ stream or h11 raises is translated here, once, into the HTTP error hierarchy,
 and any failure or cancellation in the middle of a request closes the
 connection: a half-used HTTP/1.1 connection can never be reused safely.
 
+The common exchange (a request without a streamed body, an ordinary
+Content-Length response) is written and parsed by :mod:`._fastpath`, which
+is exactly as strict as h11 and hands h11 everything else.
+
 State (``NEW`` -> ``ACTIVE`` -> ``IDLE`` -> ``ACTIVE`` ... -> ``CLOSED``) is
 changed synchronously by the pool; this class does the I/O.
 """
@@ -32,6 +36,7 @@ from ._errors import (
     WriteTimeout,
     _error,
 )
+from ._fastpath import parse_response_head, request_head
 from ._models import Headers, Request, Response
 
 __all__ = ["HTTP11Connection", "ServerDisconnected", "NEW", "ACTIVE", "IDLE", "CLOSED"]
@@ -41,40 +46,16 @@ NEW, ACTIVE, IDLE, CLOSED = "NEW", "ACTIVE", "IDLE", "CLOSED"
 READ_SIZE = 65536
 MAX_READ_SIZE = 1048576  # reads grow while they come back full (large bodies)
 DIRECT_THRESHOLD = 262144  # Content-Length from which the body bypasses h11's buffer
+_JOIN_LIMIT = 65536  # a request body up to this size goes out in one send with the head
 _Data = h11.Data
 _EndOfMessage = h11.EndOfMessage
 _NEED_DATA = h11.NEED_DATA
 _DONE = h11.DONE
 
 
-# The same request headers (session defaults, Host) are sent again and again:
-# validating each (name, value) pair once with h11's own rules and then
-# handing h11 the pre-validated list saves a regex pass per header per
-# request.  Bounded, so arbitrary header values cannot grow it forever.
-_VALID_PAIRS: set[tuple[bytes, bytes]] = set()
-
-
-def _validated(raw: list[tuple[bytes, bytes]]) -> bool:
-    valid = _VALID_PAIRS
-    for pair in raw:
-        if pair not in valid:
-            host = [] if pair[0].lower() == b"host" else [(b"Host", b"x")]
-            h11.Request(method=b"GET", target=b"/", headers=[*host, pair])  # raises if invalid
-            if len(valid) > 4096:
-                valid.clear()
-            valid.add(pair)
-    return True
-
-
 def _make_request(method: str, target: bytes, raw: list[tuple[bytes, bytes]]) -> h11.Request:
-    # h11 still checks the method, the target and the Host header itself.
-    m = method.encode("ascii")
-    _validated(raw)
-    try:
-        return h11.Request(method=m, target=target, headers=raw, _parsed=True)  # type: ignore[call-arg]
-    except TypeError:  # pragma: no cover - an h11 without the private flag
-        return h11.Request(method=m, target=target, headers=raw)
-
+    # h11 validates everything here: the slow path is the reference.
+    return h11.Request(method=method.encode("ascii"), target=target, headers=raw)
 
 
 class ServerDisconnected(RemoteProtocolError):
@@ -176,30 +157,103 @@ class HTTP11Connection:
     # -- I/O ------------------------------------------------------------------
     async def handle_request(self, request: Request, timeout: Timeout) -> Response:
         """Send *request* and receive the response head.  The body is read
-        later through the response's stream."""
+        later through the response's stream.
+
+        The common exchange skips h11's event machinery (see
+        :mod:`._fastpath`); anything else is h11's, from the first byte or,
+        if only the response is unusual, by replaying the request into h11
+        and feeding it what was received."""
         reused = self.requests_handled > 0
         self.requests_handled += 1
         self._received = 0
+        self._direct = None
         try:
             if self._stream is None:
                 await self._open(request, timeout.connect)
-            await self._send_request(request, timeout.write, reused)
-            event = await self._receive_head(request, timeout.read, reused)
+            body = request.stream
+            fast = None
+            if body is None or type(body) is bytes:
+                url = request.url
+                target = f"{url.scheme}://{url.netloc}{url.raw_path}" if self.absolute_form else url.raw_path
+                fast = request_head(request.method, target, request.headers._items, url.netloc, body)
+            if fast is None:
+                await self._send_request(request, timeout.write, reused)
+                event = await self._receive_head(request, timeout.read, reused)
+            else:
+                head, close = fast
+                content: bytes | None = body  # type: ignore[assignment]  # checked above
+                if content and len(content) <= _JOIN_LIMIT:
+                    await self._write(request, head + content, timeout.write, reused)
+                else:
+                    await self._write(request, head, timeout.write, reused)
+                    if content:
+                        await self._write(request, content, timeout.write, False)
+                data = await self._receive_first(request, timeout.read, reused)
+                parsed = parse_response_head(data, request.method == "HEAD", self._max_header_size)
+                if parsed is not None:
+                    status, version, reason, items, start, length, response_close = parsed
+                    # [bytes left to read, bytes already here, close afterwards, read from the stream?,
+                    #  h11 needs a fresh state machine afterwards?]
+                    buffered = data[start:]
+                    self._direct = [length - len(buffered), buffered, close or response_close, False, False]
+                    return Response._from_wire(
+                        status, Headers._from_items(items), _ResponseBody(self, request, timeout.read), request,
+                        version, reason,
+                    )  # fmt: skip
+                self._replay(request, data)
+                event = await self._receive_head(request, timeout.read, False, read_first=False)
         except BaseException:
             await self.aclose()
             raise
         headers = Headers._from_h11(event.headers)
-        self._direct = None
         if h11.DONE is self._h11.our_state and self._h11.their_state is h11.SEND_BODY:
             self._maybe_go_direct(request, event, headers)
-        return Response(
-            event.status_code,
-            headers=headers,
-            stream=_ResponseBody(self, request, timeout.read),
-            request=request,
-            http_version="HTTP/" + event.http_version.decode("ascii"),
-            reason=event.reason.decode("latin-1"),
-        )
+        return Response._from_wire(
+            event.status_code, headers, _ResponseBody(self, request, timeout.read), request,
+            "HTTP/" + event.http_version.decode("ascii"), event.reason.decode("latin-1"),
+        )  # fmt: skip
+
+    async def _receive_first(self, request: Request, timeout: float | None, reused: bool) -> bytes:
+        """The first bytes of the response (``b""`` at EOF on a new connection)."""
+        stream = self._stream
+        wait = getattr(stream, "wait_readable", None)
+        try:
+            if wait is not None:
+                await wait(timeout)
+            data: bytes = await stream.receive_some(self._read_size, timeout)
+        except TimeoutError as exc:
+            raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
+        except (OSError, ssl.SSLError) as exc:
+            if reused:
+                raise ServerDisconnected(
+                    f"the server closed the kept-alive connection: {exc}", request=request, reused=True
+                ) from exc
+            raise _error(ReadError, "receiving the response failed", request, exc) from exc
+        if not data and reused:
+            raise ServerDisconnected(
+                "the server closed the kept-alive connection without sending a response",
+                request=request,
+                reused=True,
+            )
+        self._received = len(data)
+        return data
+
+    def _replay(self, request: Request, data: bytes) -> None:
+        """Put h11 where it would be had it sent *request* (already sent, as
+        h11 would have written it) and received *data*."""
+        h = self._h11
+        raw = request.headers.raw()
+        if "host" not in request.headers:
+            raw.insert(0, (b"Host", request.url.netloc.encode("ascii")))
+        body = request.stream
+        try:
+            h.send(_make_request(request.method, self._target(request), raw))
+            if body:
+                h.send(_Data(data=body))  # type: ignore[arg-type]  # only bytes bodies take the fast path
+            h.send(_EndOfMessage())
+        except h11.LocalProtocolError as exc:  # pragma: no cover - request_head accepted it
+            raise _error(LocalProtocolError, "invalid request", request, exc) from exc
+        h.receive_data(data)
 
     async def _open(self, request: Request, connect_timeout: float | None) -> None:
         try:
@@ -301,10 +355,12 @@ class HTTP11Connection:
                 )
             h.receive_data(data)
 
-    async def _receive_head(self, request: Request, timeout: float | None, reused: bool) -> Any:
+    async def _receive_head(
+        self, request: Request, timeout: float | None, reused: bool, read_first: bool = True
+    ) -> Any:
         # h11's buffer is empty when a request starts (leftovers are errors),
         # so read before asking h11 for an event it cannot have yet.
-        first = True
+        first = read_first
         while True:
             event = await self._receive_event(request, timeout, reused, first)
             first = False
@@ -360,8 +416,9 @@ class HTTP11Connection:
             return  # a small body still on its way: h11 is fine
         if "close" in request.headers.get("connection", "").lower():
             close = True
-        # [bytes left to read, bytes already buffered, close afterwards, read from the stream?]
-        self._direct = [length - len(buffered), buffered, close, False]
+        # [bytes left to read, bytes already buffered, close afterwards, read from the stream?,
+        #  h11 needs a fresh state machine afterwards?]
+        self._direct = [length - len(buffered), buffered, close, False, True]
 
     async def _next_direct_chunk(self, request: Request, timeout: float | None) -> bytes | None:
         state = self._direct
@@ -372,7 +429,8 @@ class HTTP11Connection:
         remaining = state[0]
         if remaining == 0:
             self._direct = None
-            self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_header_size)
+            if state[4]:
+                self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_header_size)
             if state[3]:
                 # Bytes beyond Content-Length that came with the body (h11
                 # would see them in its buffer; we have to look).

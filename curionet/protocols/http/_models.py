@@ -208,6 +208,13 @@ class Headers(MutableMapping[str, str]):
             self._items.append((name.lower(), name, str(value)))
 
     @classmethod
+    def _from_items(cls, items: list[tuple[str, str, str]]) -> Headers:
+        """Headers owning *items*, ``(lower name, name, value)`` triples (no copy)."""
+        h = cls.__new__(cls)
+        h._items = items
+        return h
+
+    @classmethod
     def _from_h11(cls, raw: Any) -> Headers:
         # h11 hands us lower-case names already.
         h = cls.__new__(cls)
@@ -465,6 +472,7 @@ class Request:
 # Responses
 # ---------------------------------------------------------------------------
 
+_NO_TIME = datetime.timedelta(0)
 _CHARSET_RE = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
 _REASONS: dict[int, str] = {}
 
@@ -552,7 +560,7 @@ class Response:
         self.reason = reason if reason is not None else _reason_for(status_code)
         self._request = request
         self.history: list[Response] = []
-        self.elapsed = datetime.timedelta(0)
+        self.elapsed = _NO_TIME
         self.extensions: dict[str, Any] = extensions or {}
         self.max_body_size: int | None = None
         self._on_close = on_close
@@ -575,6 +583,32 @@ class Response:
             self._stream: AsyncIterable[bytes] = _BytesStream(body)
         else:
             self._stream = stream if stream is not None else _BytesStream(b"")
+
+    @classmethod
+    def _from_wire(
+        cls, status_code: int, headers: Headers, stream: AsyncIterable[bytes], request: Request,
+        http_version: str, reason: str,
+    ) -> Response:
+        """A response as a transport receives it: *headers* are taken over,
+        not copied, and there is no body to encode."""
+        self = cls.__new__(cls)
+        self.status_code = status_code
+        self.headers = headers
+        self.http_version = http_version
+        self.reason = reason
+        self._request = request
+        self.history = []
+        self.elapsed = _NO_TIME
+        self.extensions = {}
+        self.max_body_size = None
+        self._on_close = None
+        self._content = None
+        self._stream_consumed = False
+        self.is_closed = False
+        self._encoding = None
+        self.cookies = {}
+        self._stream = stream
+        return self
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}]>"

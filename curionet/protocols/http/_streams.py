@@ -108,13 +108,28 @@ class SocketStream:
     async def wait_readable(self, timeout: float | None = None) -> None:
         """Wait until a receive would not block.  Used right after sending a
         request, when trying the syscall first would almost always fail."""
-        if self._tls and self._sock.pending():  # type: ignore[attr-defined]
+        sock = self._sock
+        if self._tls and sock.pending():  # type: ignore[attr-defined]
             return
-        await _wait(_read_wait, self._sock, timeout)
+        if timeout is None:
+            await _read_wait(sock)
+            return
+        try:
+            async with timeout_after(timeout):
+                await _read_wait(sock)
+        except TaskTimeout as exc:
+            raise TimeoutError(f"no progress in {timeout} s") from exc
 
     async def send_all(self, data: bytes, timeout: float | None = None) -> None:
         sock = self._sock
-        view = memoryview(data)
+        try:
+            # A request usually fits the socket buffer: one send, no view.
+            n = sock.send(data)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            n = 0
+        if n == len(data):
+            return
+        view = memoryview(data)[n:]
         try:
             while view:
                 try:
