@@ -16,7 +16,7 @@ from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from ._cookies import Cookies
 from ._decoders import ACCEPT_ENCODING
 from ._errors import RequestError, TooManyRedirects, TotalTimeout, _error
-from ._models import URL, Headers, QueryParams, Request, Response, _encode_params
+from ._models import URL, Headers, QueryParams, Request, Response, _encode_params, encode_request_body
 from ._pool import AsyncBaseTransport, HTTPTransport
 
 __all__ = ["ClientSession", "USE_SESSION_DEFAULT", "DEFAULT_MAX_BODY_SIZE"]
@@ -193,16 +193,24 @@ class ClientSession:
         query = _encode_params(self.params)
         if query:
             full = URL(full, params=query)
+        if params:
+            full = URL(full, params=params)
         merged = self.headers.copy()
         if headers is not None:
             for name, value in Headers(headers).multi_items():
                 merged[name] = value
-        request = Request(method, full, params=params, headers=merged, content=content, data=data,
-                          files=files, json=json)  # fmt: skip
-        if timeout is USE_SESSION_DEFAULT:
-            request.extensions["timeout"] = self.timeout
+        stream = None
+        if content is not None or data is not None or files is not None or json is not None:
+            body_headers, stream = encode_request_body(content, data, files, json)
+            for name, value in body_headers.items():
+                if name not in merged:
+                    merged[name] = value
+        if timeout is not USE_SESSION_DEFAULT:
+            timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
         else:
-            request.extensions["timeout"] = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+            timeout = self.timeout
+        # The URL and headers were built here: the request owns them.
+        request = Request._owning(method.upper(), full, merged, stream, {"timeout": timeout})
         if cookies:
             extra = Cookies(self.cookies)
             for name, value in dict(cookies).items():
@@ -264,7 +272,7 @@ class ClientSession:
             request = next_request
 
     async def _send_single(self, request: Request) -> Response:
-        if not request.extensions.get("cookies_set") and (self.cookies.jar or "cookie" in request.headers):
+        if not request.extensions.get("cookies_set") and (self.cookies._maybe_any() or "cookie" in request.headers):
             if "cookie" in request.headers:
                 del request.headers["cookie"]
             self.cookies.set_cookie_header(request)

@@ -420,6 +420,14 @@ class HTTP11Connection:
         #  h11 needs a fresh state machine afterwards?]
         self._direct = [length - len(buffered), buffered, close, False, True]
 
+    def _end_direct(self, state: list[Any]) -> None:
+        """The body read directly is complete (synchronous: no I/O)."""
+        self._direct = None
+        if state[4]:
+            self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_header_size)
+        if state[2]:
+            self._must_close = True
+
     async def _next_direct_chunk(self, request: Request, timeout: float | None) -> bytes | None:
         state = self._direct
         assert state is not None
@@ -428,9 +436,7 @@ class HTTP11Connection:
             return chunk  # type: ignore[no-any-return]
         remaining = state[0]
         if remaining == 0:
-            self._direct = None
-            if state[4]:
-                self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_header_size)
+            self._end_direct(state)
             if state[3]:
                 # Bytes beyond Content-Length that came with the body (h11
                 # would see them in its buffer; we have to look).
@@ -440,8 +446,6 @@ class HTTP11Connection:
                     raise RemoteProtocolError(
                         "the server sent more data than the response's Content-Length", request=request
                     )
-            if state[2]:
-                self._must_close = True
             return None
         try:
             data = await self._stream.receive_some(min(self._read_size, remaining), timeout)
@@ -507,7 +511,17 @@ class _ResponseBody(AsyncIterable[bytes]):
     async def __anext__(self) -> bytes:
         if self._done:
             raise StopAsyncIteration
-        chunk = await self._conn._next_body_chunk(self._request, self._timeout)
+        conn = self._conn
+        state = conn._direct
+        if state is not None and state[1] and not state[0] and not state[3]:
+            # The whole body came with the head: hand it over and finish
+            # now, so the next call needs no trip into the connection.
+            chunk = state[1]
+            state[1] = b""
+            conn._end_direct(state)
+            self._done = True
+            return chunk  # type: ignore[no-any-return]
+        chunk = await conn._next_body_chunk(self._request, self._timeout)
         if chunk is None:
             self._done = True
             raise StopAsyncIteration

@@ -100,6 +100,11 @@ class Cookies(Mapping[str, str]):
         if "set-cookie" in response.headers:
             self.jar.extract_cookies(_ResponseShim(response), _RequestShim(response.request))  # type: ignore[arg-type]
 
+    def _maybe_any(self) -> bool:
+        """``False`` only when the jar certainly holds no cookie: O(1), unlike
+        ``len(jar)`` (which walks every domain and path)."""
+        return bool(getattr(self.jar, "_cookies", True))
+
     def set_cookie_header(self, request: Request) -> None:
         """Add a ``Cookie`` header for the cookies that match *request*."""
         if len(self.jar):

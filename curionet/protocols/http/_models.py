@@ -448,6 +448,21 @@ class Request:
                 self.headers[name] = value
         self.extensions: dict[str, Any] = extensions or {}
 
+    @classmethod
+    def _owning(
+        cls, method: str, url: URL, headers: Headers, stream: bytes | AsyncIterable[bytes] | None,
+        extensions: dict[str, Any],
+    ) -> Request:
+        """A request that takes over *url* and *headers* (built by the
+        session for it) instead of copying them."""
+        self = cls.__new__(cls)
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.stream = stream
+        self.extensions = extensions
+        return self
+
     @property
     def content(self) -> bytes:
         """The body, when it is in memory."""

@@ -238,10 +238,20 @@ class ConnectionPool:
                     conn.state = CLOSED
             # The common case needs no reassignment: a connection went idle,
             # nobody is waiting, and the idle limit holds.
-            if conn.state is IDLE and all(r.connection is not None for r in self._requests):
-                max_idle = self._limits.max_keepalive_connections
-                if max_idle is None or sum(c.state is IDLE for c in self._connections) <= max_idle:
-                    return []
+            if conn.state is IDLE:
+                for r in self._requests:
+                    if r.connection is None:
+                        break  # someone waits
+                else:
+                    max_idle = self._limits.max_keepalive_connections
+                    if max_idle is None:
+                        return []
+                    idle = 0
+                    for c in self._connections:
+                        if c.state is IDLE:
+                            idle += 1
+                    if idle <= max_idle:
+                        return []
         return self._assign()
 
     @staticmethod
@@ -316,8 +326,12 @@ class ConnectionPool:
         try:
             while True:
                 if not self._fast_acquire(preq):
-                    await self._close_all(self._assign())
-                conn = await preq.wait_for_connection(timeout.pool)
+                    closing = self._assign()
+                    if closing:
+                        await self._close_all(closing)
+                conn = preq.connection
+                if conn is None:
+                    conn = await preq.wait_for_connection(timeout.pool)
                 try:
                     response = await conn.handle_request(request, timeout)
                 except ServerDisconnected as exc:
@@ -335,7 +349,9 @@ class ConnectionPool:
         return response
 
     async def _response_closed(self, preq: _PoolRequest) -> None:
-        await self._close_all(self._release(preq))
+        closing = self._release(preq)
+        if closing:
+            await self._close_all(closing)
 
     async def aclose(self) -> None:
         """Close every connection.  Responses still being read fail."""
