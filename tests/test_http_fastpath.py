@@ -393,3 +393,39 @@ async def test_requests_end_the_same_with_and_without_the_fast_path(method, head
     fast = await exchange(pieces, monkeypatch, fast=True, method=method, headers=headers, content=content)
     assert fast == slow
     assert fast[0] == "ok" and fast[-1] == (method == "GET")  # Connection: close is honoured
+
+
+# ---------------------------------------------------------------------------
+# Streams: readiness without a trap
+# ---------------------------------------------------------------------------
+
+
+def test_wait_readable_traps_only_when_nothing_is_there():
+    import socket
+
+    from curionet.kernel import traps
+    from curionet.protocols.http._streams import SocketStream
+
+    a, b = socket.socketpair()
+    stream = SocketStream(a)
+    try:
+        coro = stream.wait_readable(5)
+        assert coro.send(None)[0] == traps.T_GET_CURRENT  # the timeout block, then the wait
+        coro.close()
+        assert not stream.is_readable()
+        b.send(b"x")
+        for timeout in (None, 5):
+            coro = stream.wait_readable(timeout)
+            with pytest.raises(StopIteration):
+                coro.send(None)  # ready: returns without yielding to the kernel
+        assert stream.is_readable()  # an idle connection with data on it is stale
+        a.recv(1)
+        assert not stream.is_readable()
+        b.close()
+        assert stream.is_readable()  # EOF
+        coro = stream.wait_readable(None)
+        with pytest.raises(StopIteration):
+            coro.send(None)
+    finally:
+        a.close()
+        b.close()

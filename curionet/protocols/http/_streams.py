@@ -13,7 +13,11 @@ turns ``TimeoutError``/``OSError`` into the HTTP error hierarchy.
 
 Discussion: the fast path.  A receive first tries the non-blocking syscall
 and only when that would block enters the kernel (and the timeout block);
-on a busy keep-alive connection most reads complete without a trap.  Closing
+on a busy keep-alive connection most reads complete without a trap.  Right
+after a request, :meth:`SocketStream.wait_readable` asks a one-socket poll
+set first (no exception when nothing is there, unlike a failing ``recv``):
+a fast peer has often answered already, and then the read needs no trap and
+no timeout block at all.  Closing
 is immediate (release the descriptor in the kernel, close it): no TLS
 ``close_notify`` round trip, so closing on a cancellation path cannot block.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 import ssl
 from typing import Any, Protocol
@@ -67,7 +72,7 @@ class SocketStream:
     ``ssl.SSLSocket``).  *owner* is the curionet ``Socket`` wrapping it, if
     any; it is closed with the stream."""
 
-    __slots__ = ("_sock", "_owner", "_tls", "closed")
+    __slots__ = ("_sock", "_owner", "_tls", "closed", "_poll")
 
     def __init__(self, sock: socket.socket, owner: Any = None) -> None:
         sock.setblocking(False)
@@ -80,6 +85,11 @@ class SocketStream:
         self._owner = owner
         self._tls = isinstance(sock, ssl.SSLSocket)
         self.closed = False
+        # "Would a receive block?" without a failing syscall and its
+        # exception: a private poll set holding just this socket (EOF and
+        # errors count as readable, as they do for recv).
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -111,6 +121,8 @@ class SocketStream:
         sock = self._sock
         if self._tls and sock.pending():  # type: ignore[attr-defined]
             return
+        if self._poll.poll(0):
+            return  # already readable (a fast peer): no trap, no timeout block
         if timeout is None:
             await _read_wait(sock)
             return
@@ -162,6 +174,8 @@ class SocketStream:
         connection was idle: then it cannot be reused."""
         if self.closed:
             return True
+        if not self._poll.poll(0):
+            return False  # nothing to receive, no EOF, no error
         sock = self._sock
         try:
             # socket.socket.recv bypasses TLS: we only peek at raw TCP bytes.
