@@ -429,3 +429,29 @@ def test_wait_readable_traps_only_when_nothing_is_there():
     finally:
         a.close()
         b.close()
+
+
+async def test_body_that_came_with_the_head_is_taken_whole():
+    from http_testing import H11Server
+
+    from curionet.protocols.http import ClientSession, ResponseTooLarge
+
+    srv = H11Server(lambda c, r, req, body: (200, [("Content-Length", "20")], b"y" * 20)).start()
+    try:
+        async with ClientSession(max_body_size=10) as session:
+            with pytest.raises(ResponseTooLarge) as info:
+                await session.get(srv.url("/a"))
+            assert srv.url("/a") in str(info.value)
+            pool = session.transport.pool
+            assert pool.active_connections == 0 and pool.idle_connections == 1  # read whole: reusable
+            session.max_body_size = 20
+            r = await session.get(srv.url("/b"))
+            assert r.content == b"y" * 20 and r.num_bytes_downloaded == 20 and r.is_closed
+            async with session.stream("GET", srv.url("/c")) as r:
+                assert await r.aread() == b"y" * 20
+                with pytest.raises(Exception, match="already read"):
+                    _ = [c async for c in r.aiter_raw()]
+            assert pool.idle_connections == 1
+        assert srv.connections == 1
+    finally:
+        srv.stop()

@@ -508,6 +508,19 @@ class _ResponseBody(AsyncIterable[bytes]):
     def __aiter__(self) -> _ResponseBody:
         return self
 
+    def take_complete(self) -> bytes | None:
+        """The whole body if it is already here (it came with the head), and
+        the end of the body; ``None``, with nothing consumed, otherwise."""
+        conn = self._conn
+        state = conn._direct
+        if self._done or state is None or state[0] or state[3]:
+            return None
+        body = state[1]
+        state[1] = b""
+        conn._end_direct(state)
+        self._done = True
+        return body if type(body) is bytes else bytes(body)
+
     async def __anext__(self) -> bytes:
         if self._done:
             raise StopAsyncIteration

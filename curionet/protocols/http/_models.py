@@ -722,9 +722,25 @@ class Response:
         """Read (and decode) the whole body, bounded by ``max_body_size``."""
         if self._content is None:
             limit = self.max_body_size
+            encoded = "content-encoding" in self.headers
+            if not encoded and not self._stream_consumed and not self.is_closed:
+                # A transport stream that already holds the whole body (it
+                # came with the head) hands it over in one piece.
+                take = getattr(self._stream, "take_complete", None)
+                body = take() if take is not None else None
+                if body is not None:
+                    self._stream_consumed = True
+                    self.extensions["num_bytes_downloaded"] = len(body)
+                    await self.aclose()
+                    if limit is not None and len(body) > limit:
+                        raise ResponseTooLarge(
+                            f"response body larger than max_body_size={limit} bytes", request=self._request
+                        )
+                    self._content = body
+                    return body
             parts = []
             size = 0
-            if "content-encoding" in self.headers:
+            if encoded:
                 chunks: Any = self.aiter_bytes()
             else:
                 chunks = self._raw_chunks()
