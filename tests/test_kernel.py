@@ -557,3 +557,122 @@ def test_kernel_polls_with_epoll_on_linux():
 
     with Kernel() as k:
         assert isinstance(k._poller._p, select.epoll)
+
+
+# -- busy polling --------------------------------------------------------------
+
+
+class _FakeTime:
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+
+class _ScriptedPoller:
+    """poll(0) finds nothing; a blocking poll returns one event after *wait* fake seconds."""
+
+    def __init__(self, clock, spin_step=25e-6):
+        self.clock = clock
+        self.spin_step = spin_step
+        self.wait = 10e-6
+        self.spin_finds_event_after = None  # spin polls before an event shows up
+        self.spins = 0
+        self.blocking = []
+
+    def poll(self, timeout):
+        if timeout == 0.0:
+            self.spins += 1
+            self.clock.now += self.spin_step
+            if self.spin_finds_event_after is not None and self.spins >= self.spin_finds_event_after:
+                return [(3, 1)]
+            return []
+        self.blocking.append(timeout)
+        self.clock.now += self.wait
+        return [(3, 1)]
+
+
+@pytest.fixture
+def spin_kernel(monkeypatch):
+    import curionet.kernel.kernel as kmod
+
+    fake = _FakeTime()
+    monkeypatch.setattr(kmod, "time", fake)
+    monkeypatch.setattr(kmod, "_sched_yield", lambda: None)
+    with Kernel(busy_poll=100e-6) as kernel:
+        real = kernel._poller
+        poller = _ScriptedPoller(fake)
+        kernel._poller = poller
+        yield kernel, poller, fake
+        kernel._poller = real
+
+
+def test_busy_poll_is_validated_and_off_with_a_mock_clock(monkeypatch):
+    with pytest.raises(ValueError):
+        Kernel(busy_poll=-1)
+    with Kernel(clock=curionet.MockClock(), busy_poll=1e-3) as k:
+        assert k._busy_poll == 0.0
+    monkeypatch.setenv("CURIONET_BUSY_POLL", "0")
+    with Kernel() as k:
+        assert k._busy_poll == 0.0
+    monkeypatch.delenv("CURIONET_BUSY_POLL")
+    with Kernel() as k:
+        assert k._busy_poll == pytest.approx(100e-6)
+
+
+def test_failed_spins_back_off_and_short_waits_earn_them_back(spin_kernel):
+    kernel, poller, clock = spin_kernel
+    # First idle wait: spins the whole window (4 polls of 25 us), then blocks
+    # for the rest of the timeout.
+    assert kernel._idle_poll(1.0) == [(3, 1)]
+    assert poller.spins == 4
+    assert poller.blocking == [pytest.approx(1.0 - 100e-6)]
+    # The next short wait blocks at once (skip 1), the one after spins again
+    # and fails: now 2 waits are skipped, then 4, ...
+    pattern = []
+    for _ in range(1 + 1 + 2 + 1 + 4 + 1):
+        before = poller.spins
+        kernel._idle_poll(None)
+        pattern.append(poller.spins > before)
+    assert pattern == [False, True, False, False, True, False, False, False, False, True]
+    # A spin that finds an event resets the back-off.
+    poller.spins = 0
+    poller.spin_finds_event_after = 2
+    for _ in range(8):
+        kernel._idle_poll(None)  # count the 8 skipped waits down
+    assert kernel._spin_skip == 0
+    assert kernel._idle_poll(None) == [(3, 1)]
+    assert poller.spins == 2
+    assert kernel._spin_backoff == 1
+
+
+def test_long_waits_do_not_earn_spins_back(spin_kernel):
+    kernel, poller, clock = spin_kernel
+    kernel._idle_poll(None)  # the one failed spin of a quiet kernel
+    poller.wait = 0.5  # then traffic is sparse: every wait is long
+    for _ in range(20):
+        before = poller.spins
+        kernel._idle_poll(None)
+        assert poller.spins == before
+    assert kernel._spin_skip == 1
+
+
+def test_a_timer_due_within_the_window_is_waited_for_without_spinning(spin_kernel):
+    kernel, poller, clock = spin_kernel
+    kernel._idle_poll(50e-6)
+    assert poller.spins == 0 and poller.blocking == [50e-6]
+
+
+def test_echo_round_trips_with_and_without_busy_polling():
+    async def main():
+        a, b = curionet.socket.socketpair()
+        async with a, b:
+            for i in range(200):
+                await a.sendall(b"%d" % i)
+                assert await b.recv(100) == b"%d" % i
+        return True
+
+    for busy in (0, 100e-6):
+        with Kernel(busy_poll=busy) as k:
+            assert k.run(main)
