@@ -202,6 +202,15 @@ async def test_cancel_while_streaming_a_body(server):
     assert points >= 4  # connect, head, and body pieces arriving 1 ms apart
 
 
+async def test_cancel_while_reading_a_body_in_place(server):
+    async def scenario(session):
+        response = await session.get(server.url("/big"))  # received into one buffer
+        assert response.content == b"b" * (1 << 20)
+
+    points = await sweep(plain_session, scenario, server)
+    assert points >= 4
+
+
 async def test_cancel_across_a_redirect(server):
     async def scenario(session):
         r = await session.get(server.url("/redirect"))

@@ -455,3 +455,43 @@ async def test_body_that_came_with_the_head_is_taken_whole():
         assert srv.connections == 1
     finally:
         srv.stop()
+
+
+async def test_body_received_in_place_keeps_every_guarantee(monkeypatch):
+    from http_testing import H11Server
+
+    from curionet.protocols.http import ClientSession, RemoteProtocolError, ResponseTooLarge
+
+    size = 200_000
+    body = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+
+    def app(conn_no, req_no, request, _):
+        if request.target == b"/truncated":
+            return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + body[:1000]
+        if request.target == b"/overlong":  # more than the first read takes, then bytes too many
+            return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + body + b"extra"
+        return (200, [("Content-Length", str(size))], [body[:50_000], body[50_000:150_000], body[150_000:]])
+
+    srv = H11Server(app).start()
+    try:
+        async with ClientSession() as session:
+            pool = session.transport.pool
+            for _ in range(2):
+                r = await session.get(srv.url("/ok"))
+                assert r.content == body and type(r.content) is bytes and r.num_bytes_downloaded == size
+            assert srv.connections == 1 and pool.idle_connections == 1  # kept alive
+            with pytest.raises(RemoteProtocolError, match="missing"):
+                await session.get(srv.url("/truncated"))
+            with pytest.raises(RemoteProtocolError, match="Content-Length"):
+                await session.get(srv.url("/overlong"))
+            assert pool.active_connections == 0
+            session.max_body_size = size - 1
+            with pytest.raises(ResponseTooLarge):
+                await session.get(srv.url("/ok"))
+            session.max_body_size = size
+            # Too big for one buffer: collected piece by piece instead, same result.
+            monkeypatch.setattr(_connection, "_MAX_IN_PLACE", size - 1)
+            assert (await session.get(srv.url("/ok"))).content == body
+            assert pool.active_connections == 0
+    finally:
+        srv.stop()

@@ -724,10 +724,16 @@ class Response:
             limit = self.max_body_size
             encoded = "content-encoding" in self.headers
             if not encoded and not self._stream_consumed and not self.is_closed:
-                # A transport stream that already holds the whole body (it
-                # came with the head) hands it over in one piece.
-                take = getattr(self._stream, "take_complete", None)
-                body = take() if take is not None else None
+                # A transport stream that knows the body's length hands it
+                # over in one piece (see _ResponseBody.read_all).
+                read_all = getattr(self._stream, "read_all", None)
+                body = None
+                if read_all is not None:
+                    try:
+                        body = await read_all(limit)
+                    except BaseException:
+                        await self.aclose()
+                        raise
                 if body is not None:
                     self._stream_consumed = True
                     self.extensions["num_bytes_downloaded"] = len(body)

@@ -115,6 +115,19 @@ class SocketStream:
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return b""
 
+    async def receive_into(self, buffer: Any, timeout: float | None = None) -> int:
+        """Receive into *buffer* (a writable buffer); 0 at EOF."""
+        sock = self._sock
+        while True:
+            try:
+                return sock.recv_into(buffer)
+            except _WOULD_BLOCK:
+                await _wait(_read_wait, sock, timeout)
+            except ssl.SSLWantWriteError:  # pragma: no cover - renegotiation
+                await _wait(_write_wait, sock, timeout)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return 0
+
     async def wait_readable(self, timeout: float | None = None) -> None:
         """Wait until a receive would not block.  Used right after sending a
         request, when trying the syscall first would almost always fail."""
