@@ -495,3 +495,30 @@ async def test_body_received_in_place_keeps_every_guarantee(monkeypatch):
             assert pool.active_connections == 0
     finally:
         srv.stop()
+
+
+async def test_body_received_in_place_over_tls():
+    import ssl
+
+    import trustme
+    from http_testing import H11Server
+
+    from curionet.protocols.http import ClientSession
+
+    size = 300_000
+    body = bytes(range(256)) * (size // 256) + b"t" * (size % 256)
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    pieces = [body[:70_000], body[70_000:200_000], body[200_000:]]
+    srv = H11Server(lambda c, r, req, _: (200, [("Content-Length", str(size))], pieces), ssl_context=server_ctx)
+    srv.start()
+    try:
+        async with ClientSession(verify=client_ctx) as session:
+            for _ in range(2):
+                assert (await session.get(srv.url("/big", scheme="https"))).content == body
+            assert srv.connections == 1
+    finally:
+        srv.stop()
