@@ -449,11 +449,11 @@ class HTTP11Connection:
 
         Discussion: a ``bytes`` object is immutable, so collecting pieces and
         joining them costs a fresh allocation per piece plus a full copy (and
-        fresh memory means page faults: that, not the copy, dominates a 10 MB
-        body).  ``io.BytesIO(bytes(n))`` holds zeroed pages the kernel has not
-        even mapped yet; ``recv_into`` its buffer fills them in place, and
-        ``getvalue()`` returns that same object when nothing else holds it
-        (CPython: no copy; elsewhere, one)."""
+        fresh memory means page faults: that, not the copy, dominated a 10 MB
+        body here).  ``io.BytesIO(bytes(n))`` holds zeroed memory (for a large
+        *n*, fresh zero pages mapped only as they are written); ``recv_into``
+        its buffer fills it in place, and ``getvalue()`` returns that same
+        object when nothing else holds it (CPython: no copy; elsewhere, one)."""
         state = self._direct
         assert state is not None
         buffered = state[1]
