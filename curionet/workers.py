@@ -40,6 +40,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from .kernel.io import send_hint
 from .kernel.kernel import current_kernel
 from .kernel.sched import SchedFIFO
 from .kernel.task import disable_cancellation
@@ -369,6 +370,7 @@ class _ProcessWorker:
     async def call(self, data: bytes) -> tuple[bool, Any]:
         msg = memoryview(_HEADER.pack(len(data)) + data)
         sock = self.sock
+        send_hint.sent = True  # the worker answers soon: the kernel may busy-poll for it
         while msg:
             try:
                 n = sock.send(msg)

@@ -580,8 +580,13 @@ class _ScriptedPoller:
         self.spin_finds_event_after = None  # spin polls before an event shows up
         self.spins = 0
         self.blocking = []
+        self.resend = True
 
     def poll(self, timeout):
+        from curionet.kernel.io import send_hint
+
+        if self.resend:
+            send_hint.sent = True  # as if every wait followed a send (a request/response peer)
         if timeout == 0.0:
             self.spins += 1
             self.clock.now += self.spin_step
@@ -600,6 +605,9 @@ def spin_kernel(monkeypatch):
     fake = _FakeTime()
     monkeypatch.setattr(kmod, "time", fake)
     monkeypatch.setattr(kmod, "_sched_yield", lambda: None)
+    from curionet.kernel.io import send_hint
+
+    send_hint.sent = True
     with Kernel(busy_poll=100e-6) as kernel:
         real = kernel._poller
         poller = _ScriptedPoller(fake)
@@ -662,6 +670,33 @@ def test_a_timer_due_within_the_window_is_waited_for_without_spinning(spin_kerne
     kernel, poller, clock = spin_kernel
     kernel._idle_poll(50e-6)
     assert poller.spins == 0 and poller.blocking == [50e-6]
+
+
+def test_no_spin_unless_something_was_sent_since_the_last_wait(spin_kernel):
+    from curionet.kernel.io import send_hint
+
+    kernel, poller, clock = spin_kernel
+    send_hint.sent = False
+    poller.resend = False
+    kernel._idle_poll(None)
+    assert poller.spins == 0 and poller.blocking == [None]
+    assert kernel._spin_skip == 0 and kernel._spin_backoff == 1  # a plain wait changes no spin state
+
+
+async def test_sends_set_the_hint_the_kernel_clears():
+    from curionet.kernel.io import send_hint
+
+    a, b = curionet.socket.socketpair()
+    async with a, b:
+        for op in (lambda: a.send(b"x"), lambda: a.sendall(b"y"), lambda: a.as_stream().write(b"z")):
+            send_hint.sent = False
+            await op()
+            assert send_hint.sent
+        assert await b.recv(10) == b"xyz"
+        # b waits for data that never comes: the kernel goes idle and clears the hint.
+        async with curionet.ignore_after(0.01):
+            await b.recv(10)
+        assert not send_hint.sent
 
 
 def test_echo_round_trips_with_and_without_busy_polling():

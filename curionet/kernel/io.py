@@ -45,6 +45,22 @@ except ImportError:  # pragma: no cover - Python built without ssl
 
 __all__ = ["Socket", "SocketStream", "FileStream", "StreamBase", "WantRead", "WantWrite"]
 
+
+class _SendHint:
+    """``sent`` is set by every send and cleared by the kernel each time it
+    goes idle: a kernel that goes idle right after sending expects an answer
+    soon and busy-polls for it; one that only received (a bulk download, a
+    server waiting for new requests) sleeps at once.  See the Discussion on
+    busy polling in ``kernel.py``."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+send_hint = _SendHint()
+
 #: Exceptions meaning "wait until readable, then retry".
 WantRead = (BlockingIOError, InterruptedError, _SSLWantRead)
 #: Exceptions meaning "wait until writable, then retry".
@@ -234,6 +250,7 @@ class Socket:
     # -- sending ---------------------------------------------------------
     async def send(self, data: Any, flags: int = 0) -> int:
         """Send some of *data*; return the number of bytes sent."""
+        send_hint.sent = True
         while True:
             try:
                 return self._socket_send(data, flags)  # type: ignore[no-any-return]
@@ -248,6 +265,7 @@ class Socket:
         If cancelled part-way, the cancellation exception carries
         ``bytes_sent``: how much of *data* went out (the rest did not)."""
         # Fast path: one system call sends everything (the common case).
+        send_hint.sent = True
         try:
             nsent = self._socket_send(data, flags)
         except WantWrite:
@@ -265,6 +283,7 @@ class Socket:
             flags, address = 0, flags_or_address
         else:
             flags = flags_or_address
+        send_hint.sent = True
         while True:
             try:
                 return self._socket.sendto(data, flags, address)  # type: ignore[no-any-return]
@@ -273,6 +292,7 @@ class Socket:
 
     async def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         """Send normal and ancillary data (see ``socket.sendmsg``)."""
+        send_hint.sent = True
         while True:
             try:
                 if address is None:
@@ -604,6 +624,7 @@ class SocketStream(StreamBase):
 
         If cancelled part-way, the exception's ``bytes_written`` says how
         much went out."""
+        send_hint.sent = True
         try:
             nsent = self._socket_send(data)
         except WantWrite:

@@ -23,12 +23,15 @@ makes no epoll_ctl calls at all.
 Discussion: busy polling.  When nothing is ready to run, the kernel has to
 wait for I/O.  Blocking in ``epoll_wait`` puts the thread (and often the CPU)
 to sleep, and waking it again costs tens of microseconds on a virtual
-machine, more than a Python echo server spends on a whole message.  So the
-kernel first polls without blocking for up to ``busy_poll`` seconds (100 us)
-and blocks only if nothing arrived: the idea of Linux's ``SO_BUSY_POLL`` and
-of Go's spinning scheduler.  With a fast peer (request/response traffic) the
-answer arrives during the spin and the round trip skips the sleep and the
-wake-up entirely.  A spin that finds nothing backs off: the next 1, 2, 4 ...
+machine, more than a Python echo server spends on a whole message.  So a
+kernel that sent something since it last went idle (a request, a reply: an
+answer or the next request is due) first polls without blocking for up to
+``busy_poll`` seconds (100 us) and blocks only if nothing arrived: the idea
+of Linux's ``SO_BUSY_POLL`` and of Go's spinning scheduler.  With a fast
+peer the answer arrives during the spin and the round trip skips the sleep
+and the wake-up entirely.  A kernel that only received (a bulk download)
+sleeps at once: spinning between the bursts of a stream costs more CPU than
+it saves.  A spin that finds nothing backs off: the next 1, 2, 4 ...
 64 idle waits block at once, and only short waits (under 1 ms) count down
 those skips, so a quiet server stops spinning after one window and traffic
 the window does not fit wastes at most one window in 64 waits.  Spinning
@@ -62,6 +65,7 @@ from ..errors import (
 )
 from . import traps
 from .clock import SystemClock
+from .io import send_hint
 from .task import BLOCKED, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
 
 __all__ = ["Kernel", "run", "Activation"]
@@ -584,8 +588,9 @@ class Kernel:
                 return
 
     def _idle_poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        """Wait for I/O with no task ready: spin for up to ``busy_poll``
-        seconds first unless recent spins failed, then block.
+        """Wait for I/O with no task ready: if something was sent since the
+        last wait, spin for up to ``busy_poll`` seconds first unless recent
+        spins failed, then block.
 
         A failed spin skips the next 1, 2, 4 ... 64 spins (reset by a spin
         that succeeds), and only idle waits shorter than ``_SPIN_SHORT``
@@ -593,8 +598,13 @@ class Kernel:
         one try and traffic that does not fit the window wastes at most one
         window every 64 waits."""
         window = self._busy_poll
-        if timeout is not None and timeout <= window:
-            return self._poller.poll(timeout)  # a timer is due first: just wait for it
+        sent = send_hint.sent
+        send_hint.sent = False
+        if not sent or (timeout is not None and timeout <= window):
+            # Nothing was sent since the last wait (no answer is due: a bulk
+            # receive, a server waiting for new requests), or a timer is due
+            # within the window: just wait.
+            return self._poller.poll(timeout)
         poll = self._poller.poll
         if self._spin_skip:
             start = time.monotonic()

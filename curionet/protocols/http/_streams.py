@@ -36,6 +36,7 @@ import ssl
 from typing import Any, Protocol
 
 from ...errors import TaskTimeout
+from ...kernel.io import send_hint
 from ...kernel.time import timeout_after
 from ...kernel.traps import _io_release, _read_wait, _write_wait
 
@@ -147,6 +148,7 @@ class SocketStream:
 
     async def send_all(self, data: bytes, timeout: float | None = None) -> None:
         sock = self._sock
+        send_hint.sent = True  # an answer is due: the kernel may busy-poll for it
         try:
             # A request usually fits the socket buffer: one send, no view.
             n = sock.send(data)
