@@ -29,6 +29,7 @@ from ._config import Timeout
 from ._errors import (
     ConnectError,
     ConnectTimeout,
+    HTTPError,
     LocalProtocolError,
     ReadError,
     ReadTimeout,
@@ -68,6 +69,19 @@ class ServerDisconnected(RemoteProtocolError):
     def __init__(self, message: str, *, request: Request | None = None, reused: bool = False) -> None:
         super().__init__(message, request=request)
         self.reused = reused
+
+
+_UNANSWERED = "the server closed the kept-alive connection without sending a response"
+
+
+def _io_failure(kind: type[HTTPError], what: str, request: Request, exc: BaseException, reused: bool) -> Any:
+    """The error for an OS or TLS failure while exchanging *request*.  On a
+    kept-alive connection, before any byte of the response, it means the
+    server closed the connection: :class:`ServerDisconnected`, which the pool
+    may retry."""
+    if reused:
+        return ServerDisconnected(f"the server closed the kept-alive connection: {exc}", request=request, reused=True)
+    return _error(kind, what, request, exc)
 
 
 class HTTP11Connection:
@@ -226,17 +240,9 @@ class HTTP11Connection:
         except TimeoutError as exc:
             raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
         except (OSError, ssl.SSLError) as exc:
-            if reused:
-                raise ServerDisconnected(
-                    f"the server closed the kept-alive connection: {exc}", request=request, reused=True
-                ) from exc
-            raise _error(ReadError, "receiving the response failed", request, exc) from exc
+            raise _io_failure(ReadError, "receiving the response failed", request, exc, reused) from exc
         if not data and reused:
-            raise ServerDisconnected(
-                "the server closed the kept-alive connection without sending a response",
-                request=request,
-                reused=True,
-            )
+            raise ServerDisconnected(_UNANSWERED, request=request, reused=True)
         self._received = len(data)
         return data
 
@@ -307,11 +313,7 @@ class HTTP11Connection:
         except TimeoutError as exc:
             raise _error(WriteTimeout, f"sending blocked for longer than {timeout} s", request) from exc
         except (OSError, ssl.SSLError) as exc:
-            if reused:
-                raise ServerDisconnected(
-                    f"the server closed the kept-alive connection: {exc}", request=request, reused=True
-                ) from exc
-            raise _error(WriteError, "sending the request failed", request, exc) from exc
+            raise _io_failure(WriteError, "sending the request failed", request, exc, reused) from exc
 
     async def _receive_event(
         self, request: Request, timeout: float | None, reused: bool = False, read_first: bool = False
@@ -340,21 +342,13 @@ class HTTP11Connection:
             except TimeoutError as exc:
                 raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
             except (OSError, ssl.SSLError) as exc:
-                if reused:
-                    raise ServerDisconnected(
-                        f"the server closed the kept-alive connection: {exc}", request=request, reused=True
-                    ) from exc
-                raise _error(ReadError, "receiving the response failed", request, exc) from exc
+                raise _io_failure(ReadError, "receiving the response failed", request, exc, reused) from exc
             n = len(data)
             self._received += n
             if n == self._read_size and n < MAX_READ_SIZE:
                 self._read_size = n * 4
             if not data and reused:
-                raise ServerDisconnected(
-                    "the server closed the kept-alive connection without sending a response",
-                    request=request,
-                    reused=True,
-                )
+                raise ServerDisconnected(_UNANSWERED, request=request, reused=True)
             h.receive_data(data)
 
     async def _receive_head(
