@@ -569,21 +569,9 @@ class Response:
         on_close: Callable[[], Any] | None = None,
         extensions: dict[str, Any] | None = None,
     ) -> None:
-        self.status_code = status_code
-        self.headers = Headers(headers)
-        self.http_version = http_version
-        self.reason = reason if reason is not None else _reason_for(status_code)
-        self._request = request
-        self.history: list[Response] = []
-        self.elapsed = _NO_TIME
-        self.extensions: dict[str, Any] = extensions or {}
-        self.max_body_size: int | None = None
-        self._on_close = on_close
-        self._content: bytes | None = None
-        self._stream_consumed = False
-        self.is_closed = False
-        self._encoding: str | None = None
-        self.cookies: dict[str, str] = {}
+        self._set_state(status_code, Headers(headers), http_version,
+                        reason if reason is not None else _reason_for(status_code), request, on_close,
+                        extensions or {})  # fmt: skip
         body: bytes | None = None
         if json is not None:
             body = _json.dumps(json).encode()
@@ -599,6 +587,28 @@ class Response:
         else:
             self._stream = stream if stream is not None else _BytesStream(b"")
 
+    def _set_state(
+        self, status_code: int, headers: Headers, http_version: str, reason: str, request: Request | None,
+        on_close: Callable[[], Any] | None, extensions: dict[str, Any],
+    ) -> None:
+        """Every attribute but the body stream (shared by ``__init__`` and
+        :meth:`_from_wire`)."""
+        self.status_code = status_code
+        self.headers = headers
+        self.http_version = http_version
+        self.reason = reason
+        self._request = request
+        self.history: list[Response] = []
+        self.elapsed = _NO_TIME
+        self.extensions: dict[str, Any] = extensions
+        self.max_body_size: int | None = None
+        self._on_close = on_close
+        self._content: bytes | None = None
+        self._stream_consumed = False
+        self.is_closed = False
+        self._encoding: str | None = None
+        self.cookies: dict[str, str] = {}
+
     @classmethod
     def _from_wire(
         cls, status_code: int, headers: Headers, stream: AsyncIterable[bytes], request: Request,
@@ -607,21 +617,7 @@ class Response:
         """A response as a transport receives it: *headers* are taken over,
         not copied, and there is no body to encode."""
         self = cls.__new__(cls)
-        self.status_code = status_code
-        self.headers = headers
-        self.http_version = http_version
-        self.reason = reason
-        self._request = request
-        self.history = []
-        self.elapsed = _NO_TIME
-        self.extensions = {}
-        self.max_body_size = None
-        self._on_close = None
-        self._content = None
-        self._stream_consumed = False
-        self.is_closed = False
-        self._encoding = None
-        self.cookies = {}
+        self._set_state(status_code, headers, http_version, reason, request, None, {})
         self._stream = stream
         return self
 
