@@ -48,10 +48,12 @@ __all__ = ["Socket", "SocketStream", "FileStream", "StreamBase", "WantRead", "Wa
 
 class _SendHint:
     """``sent`` is set by every send and cleared by the kernel each time it
-    goes idle: a kernel that goes idle right after sending expects an answer
-    soon and busy-polls for it; one that only received (a bulk download, a
-    server waiting for new requests) sleeps at once.  See the Discussion on
-    busy polling in ``kernel.py``."""
+    goes idle: a kernel that sent something since it last went idle (a
+    request, or a server's reply) expects an answer or the next request soon
+    and busy-polls for it; one that only received (a bulk download) sleeps at
+    once.  See the Discussion on busy polling in ``kernel.py``.  There is one
+    per process, shared by kernels running in other threads: it is only a
+    hint, and a wrong guess costs one spin or one sleep, never correctness."""
 
     __slots__ = ("sent",)
 
