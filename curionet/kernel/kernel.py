@@ -601,9 +601,9 @@ class Kernel:
         sent = send_hint.sent
         send_hint.sent = False
         if not sent or (timeout is not None and timeout <= window):
-            # Nothing was sent since the last wait (no answer is due: a bulk
-            # receive, a server waiting for new requests), or a timer is due
-            # within the window: just wait.
+            # Only receives since the last wait (no answer is due, as between
+            # the bursts of a download), or a timer is due within the
+            # window: just wait.
             return self._poller.poll(timeout)
         poll = self._poller.poll
         if self._spin_skip:
