@@ -556,6 +556,15 @@ class _ResponseBody(AsyncIterable[bytes]):
     def __aiter__(self) -> _ResponseBody:
         return self
 
+    def _take_with_head(self, state: list[Any]) -> Any:
+        """The whole body came with the head: hand it over and end it now,
+        so nothing more needs a trip into the connection."""
+        body = state[1]
+        state[1] = b""
+        self._conn._end_direct(state)
+        self._done = True
+        return body
+
     async def read_all(self, limit: int | None) -> bytes | None:
         """The whole body in one piece, or ``None`` (nothing consumed) when
         it has to be iterated: its length is unknown, over *limit* (or too
@@ -565,11 +574,7 @@ class _ResponseBody(AsyncIterable[bytes]):
         if self._done or state is None or (limit is not None and state[0] + len(state[1]) > limit):
             return None
         if not state[0] and not state[3]:
-            # It came with the head: hand it over and end it now.
-            body = state[1]
-            state[1] = b""
-            conn._end_direct(state)
-            self._done = True
+            body = self._take_with_head(state)
             return body if type(body) is bytes else bytes(body)
         body = await conn._read_direct_all(self._request, self._timeout)
         if body is not None:
@@ -582,13 +587,7 @@ class _ResponseBody(AsyncIterable[bytes]):
         conn = self._conn
         state = conn._direct
         if state is not None and state[1] and not state[0] and not state[3]:
-            # The whole body came with the head: hand it over and finish
-            # now, so the next call needs no trip into the connection.
-            chunk = state[1]
-            state[1] = b""
-            conn._end_direct(state)
-            self._done = True
-            return chunk  # type: ignore[no-any-return]
+            return self._take_with_head(state)
         chunk = await conn._next_body_chunk(self._request, self._timeout)
         if chunk is None:
             self._done = True
