@@ -198,10 +198,10 @@ class Kernel:
     ``activations`` are :class:`Activation` hooks; ``debug`` accepts the same
     (Curio's name).  ``selector`` and ``taskcls`` are accepted for Curio
     compatibility; ``taskcls`` must be a :class:`Task` subclass.
-    ``busy_poll`` is how long (seconds) an idle kernel polls for I/O without
-    blocking before it sleeps in ``epoll_wait``, when recent waits were that
-    short (default 100 us, or ``$CURIONET_BUSY_POLL``; 0 turns it off; see
-    the module's Discussion).
+    ``busy_poll`` is how long (seconds) an idle kernel that has sent something
+    since it last went idle polls for I/O without blocking before it sleeps in
+    ``epoll_wait``, unless recent spins found nothing (default 100 us, or
+    ``$CURIONET_BUSY_POLL``; 0 turns it off; see the module's Discussion).
     """
 
     def __init__(
