@@ -5,6 +5,8 @@ that random messages with random fragmentation arrive intact and in order.
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from test_websocket_support import memory_stream_pair
@@ -313,3 +315,28 @@ def test_property_garbage_never_breaks_the_server(garbage, compression, fast):
     assert server.close_code in legal or 3000 <= server.close_code < 5000
     reader = server._reader_task
     assert reader is not None and reader.terminated and reader.exception is None
+
+
+@pytest.mark.parametrize(
+    "compression, level, window_bits, mem_level",
+    [(True, 3, 12, 5), ({"level": 6}, 6, 12, 5), ({"level": 1, "window_bits": 15, "mem_level": 8}, 1, 15, 8)],
+    ids=["default-level-3", "level-6", "level-1-big-window"],
+)
+def test_deflate_compresses_with_the_configured_zlib_settings(compression, level, window_bits, mem_level):
+    from curionet.protocols.websocket import _deflate_extension
+
+    (ext,) = _deflate_extension(compression, None)
+    message = b" ".join(b'{"id":%d,"user":"u%d","msg":"hello %d"}' % (i * 7919 % 10007, i % 97, i % 13)
+                        for i in range(3000))  # fmt: skip
+    reference = zlib.compressobj(level, zlib.DEFLATED, -window_bits, mem_level)
+    for _ in range(2):  # the second message uses the context of the first (takeover)
+        expected = (reference.compress(message) + reference.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        assert ext.deflate_message(False, message) == expected
+
+
+@pytest.mark.parametrize("bad", [{"level": 10}, {"level": -2}, {"window_bits": 8}, {"mem_level": 0}])
+def test_deflate_settings_out_of_range_are_refused(bad):
+    from curionet.protocols.websocket import _deflate_extension
+
+    with pytest.raises(ValueError):
+        _deflate_extension(bad, None)
