@@ -13,6 +13,13 @@ starts it on 127.0.0.1 only, and stops it at the end.  Rows:
 Each figure is also reported per CPU-second of the client process: on a
 shared machine wall-clock rates swing with other load, CPU cost much less.
 
+nginx serves files with ``sendfile off`` and 1 MB output buffers.  With
+``sendfile on`` (``--sendfile``) nginx itself was the ceiling on the
+download row on the 2-core VM this was tuned on: a bare Python ``recv_into``
+loop got no more than the libraries (~1,100 MB/s), while with buffered
+writes the same bare loop reached ~2,000 MB/s, so the row measures clients,
+not the server.  The 1 KB rows are not affected.
+
 Every (library, row) measurement runs in a fresh process, ``--repeat`` times,
 interleaved across libraries so that background load hits all of them alike;
 the table shows the median and the min-max spread.  httpx and aiohttp run on
@@ -20,7 +27,7 @@ the stock asyncio event loop.  Each library reads the whole body (``get``),
 with its default settings otherwise.
 
 Usage: python benchmarks/http_client.py [--repeat N] [--requests N] [--quick]
-       [--only curionet,httpx,aiohttp]
+       [--only curionet,httpx,aiohttp] [--rows seq,conc,download] [--sendfile]
 """
 
 from __future__ import annotations
@@ -56,8 +63,7 @@ error_log {root}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
-    sendfile on;
-    tcp_nopush on;
+    {sendfile}
     keepalive_requests 10000000;
     keepalive_timeout 120s;
     client_body_temp_path {root}/tmp_body;
@@ -101,8 +107,12 @@ def free_port() -> int:
     return int(port)
 
 
+BUFFERED = "sendfile off; output_buffers 2 1m;"
+SENDFILE = "sendfile on; tcp_nopush on;"
+
+
 class Nginx:
-    def __init__(self) -> None:
+    def __init__(self, sendfile: bool = False) -> None:
         self.binary = ensure_nginx()
         self.root = tempfile.mkdtemp(prefix="curionet-bench-nginx-")
         os.chmod(self.root, 0o755)  # workers run as an unprivileged user
@@ -118,7 +128,7 @@ class Nginx:
         self.port = free_port()
         conf = os.path.join(self.root, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(root=self.root, port=self.port))
+            f.write(NGINX_CONF.format(root=self.root, port=self.port, sendfile=SENDFILE if sendfile else BUFFERED))
         self.proc = subprocess.Popen([self.binary, "-p", self.root, "-c", conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         deadline = time.monotonic() + 10
@@ -306,6 +316,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one short run of each")
     parser.add_argument("--only", default=",".join(LIBS), help="comma-separated libraries")
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows: seq,conc,download")
+    parser.add_argument("--sendfile", action="store_true", help="nginx with sendfile on (see above)")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -319,7 +330,7 @@ def main() -> None:
     rows = [row for row in args.rows.split(",") if row]
     # A SIGTERM (timeout, CI) must still run the finally below that stops nginx.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    nginx = Nginx()
+    nginx = Nginx(sendfile=args.sendfile)
     results: dict[tuple[str, str], list[float]] = {(lib, row): [] for lib in libs for row in rows}
     cpu_results: dict[tuple[str, str], list[float]] = {(lib, row): [] for lib in libs for row in rows}
     try:
@@ -333,8 +344,9 @@ def main() -> None:
                           file=sys.stderr)  # fmt: skip
     finally:
         nginx.stop()
-    print(f"\nnginx on 127.0.0.1; median of {args.repeat} runs (min-max); {os.cpu_count()} CPUs; "
-          f"Python {sys.version.split()[0]}\n")  # fmt: skip
+    sendfile = "on" if args.sendfile else "off"
+    print(f"\nnginx on 127.0.0.1 (sendfile {sendfile}); median of {args.repeat} runs (min-max); "
+          f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}\n")  # fmt: skip
     print_table(results, libs, rows, "per wall-clock second")
     print("\nThe same runs, per CPU-second of the client process (less sensitive to other load):\n")
     print_table(cpu_results, libs, rows, "per client CPU-second")
