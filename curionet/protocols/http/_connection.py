@@ -84,6 +84,15 @@ def _io_failure(kind: type[HTTPError], what: str, request: Request, exc: BaseExc
     return _error(kind, what, request, exc)
 
 
+def _read_failure(exc: OSError, request: Request, timeout: float | None, reused: bool = False) -> Any:
+    """The error for a failed receive of *request*'s response: ReadTimeout
+    after *timeout* seconds without data, else ReadError (or, with *reused*,
+    what :func:`_io_failure` says)."""
+    if isinstance(exc, TimeoutError):
+        return _error(ReadTimeout, f"no data received for {timeout} s", request)
+    return _io_failure(ReadError, "receiving the response failed", request, exc, reused)
+
+
 class HTTP11Connection:
     """An HTTP/1.1 connection to one origin.
 
@@ -237,10 +246,8 @@ class HTTP11Connection:
             if wait is not None:
                 await wait(timeout)
             data: bytes = await stream.receive_some(self._read_size, timeout)
-        except TimeoutError as exc:
-            raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise _io_failure(ReadError, "receiving the response failed", request, exc, reused) from exc
+        except OSError as exc:  # TimeoutError and ssl.SSLError too
+            raise _read_failure(exc, request, timeout, reused) from exc
         if not data and reused:
             raise ServerDisconnected(_UNANSWERED, request=request, reused=True)
         self._received = len(data)
@@ -326,10 +333,8 @@ class HTTP11Connection:
                 if wait is not None:
                     try:
                         await wait(timeout)
-                    except TimeoutError as exc:
-                        raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
-                    except (OSError, ssl.SSLError) as exc:
-                        raise _error(ReadError, "receiving the response failed", request, exc) from exc
+                    except OSError as exc:  # TimeoutError and ssl.SSLError too
+                        raise _read_failure(exc, request, timeout) from exc
             else:
                 try:
                     event = h.next_event()
@@ -339,10 +344,8 @@ class HTTP11Connection:
                     return event
             try:
                 data = await self._stream.receive_some(self._read_size, timeout)
-            except TimeoutError as exc:
-                raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
-            except (OSError, ssl.SSLError) as exc:
-                raise _io_failure(ReadError, "receiving the response failed", request, exc, reused) from exc
+            except OSError as exc:  # TimeoutError and ssl.SSLError too
+                raise _read_failure(exc, request, timeout, reused) from exc
             n = len(data)
             self._received += n
             if n == self._read_size and n < MAX_READ_SIZE:
@@ -467,10 +470,8 @@ class HTTP11Connection:
                 while pos < size:
                     try:
                         n = await receive_into(view[pos:], timeout)
-                    except TimeoutError as exc:
-                        raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
-                    except (OSError, ssl.SSLError) as exc:
-                        raise _error(ReadError, "receiving the response failed", request, exc) from exc
+                    except OSError as exc:  # TimeoutError and ssl.SSLError too
+                        raise _read_failure(exc, request, timeout) from exc
                     if not n:
                         raise RemoteProtocolError(
                             f"the server closed the connection with {size - pos} bytes of the body missing",
@@ -499,10 +500,8 @@ class HTTP11Connection:
             return None
         try:
             data = await self._stream.receive_some(min(self._read_size, remaining), timeout)
-        except TimeoutError as exc:
-            raise _error(ReadTimeout, f"no data received for {timeout} s", request) from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise _error(ReadError, "receiving the response failed", request, exc) from exc
+        except OSError as exc:  # TimeoutError and ssl.SSLError too
+            raise _read_failure(exc, request, timeout) from exc
         if not data:
             raise RemoteProtocolError(
                 f"the server closed the connection with {remaining} bytes of the body missing", request=request
