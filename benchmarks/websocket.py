@@ -39,7 +39,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def payload(size: int) -> str | bytes:
     """A compressible, non-trivial message: text for small, binary for large."""
-    words = []
+    words: list[str] = []
     i = 0
     while sum(len(w) + 1 for w in words) < size:
         words.append(f'{{"id":{i * 7919 % 10007},"user":"u{i % 97}","msg":"hello {i % 13}"}}')
