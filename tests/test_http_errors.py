@@ -238,3 +238,11 @@ async def test_connection_reset_gives_read_error_and_write_error():
             assert session.transport.pool.idle_connections == 0
     finally:
         srv.stop()
+
+
+def test_server_disconnected_lives_with_the_other_errors():
+    from curionet.protocols.http import _connection, _errors
+
+    assert _connection.ServerDisconnected is _errors.ServerDisconnected
+    exc = _errors.ServerDisconnected("gone", reused=True)
+    assert isinstance(exc, RemoteProtocolError) and exc.reused

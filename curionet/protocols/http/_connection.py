@@ -34,6 +34,7 @@ from ._errors import (
     ReadError,
     ReadTimeout,
     RemoteProtocolError,
+    ServerDisconnected,
     WriteError,
     WriteTimeout,
     _error,
@@ -59,16 +60,6 @@ _DONE = h11.DONE
 def _make_request(method: str, target: bytes, raw: list[tuple[bytes, bytes]]) -> h11.Request:
     # h11 validates everything here: the slow path is the reference.
     return h11.Request(method=method.encode("ascii"), target=target, headers=raw)
-
-
-class ServerDisconnected(RemoteProtocolError):
-    """The server closed a kept-alive connection before sending any byte of
-    the response.  The pool retries idempotent requests once on a new
-    connection; otherwise this is what the caller sees."""
-
-    def __init__(self, message: str, *, request: Request | None = None, reused: bool = False) -> None:
-        super().__init__(message, request=request)
-        self.reused = reused
 
 
 _UNANSWERED = "the server closed the kept-alive connection without sending a response"

@@ -14,7 +14,8 @@ stream, with ``raise ... from``::
      │    │    ├── NetworkError
      │    │    │    └── ConnectError, ReadError, WriteError, CloseError
      │    │    ├── ProtocolError
-     │    │    │    └── RemoteProtocolError, LocalProtocolError
+     │    │    │    ├── RemoteProtocolError (ServerDisconnected: the pool's retry signal)
+     │    │    │    └── LocalProtocolError
      │    │    ├── ProxyError
      │    │    └── UnsupportedProtocol
      │    ├── TooManyRedirects
@@ -49,6 +50,7 @@ __all__ = [
     "CloseError",
     "ProtocolError",
     "RemoteProtocolError",
+    "ServerDisconnected",
     "LocalProtocolError",
     "ProxyError",
     "UnsupportedProtocol",
@@ -149,6 +151,17 @@ class RemoteProtocolError(ProtocolError):
     """The server violated HTTP/1.1: a malformed status line, oversized
     headers, a body longer than its Content-Length, a connection closed
     mid-response..."""
+
+
+class ServerDisconnected(RemoteProtocolError):
+    """The server closed a kept-alive connection before sending any byte of
+    the response.  The pool retries idempotent requests once on a new
+    connection; otherwise the caller sees a :class:`RemoteProtocolError`.
+    *reused*: the connection had served a request before."""
+
+    def __init__(self, message: str, *, request: Request | None = None, reused: bool = False) -> None:
+        super().__init__(message, request=request)
+        self.reused = reused
 
 
 class LocalProtocolError(ProtocolError):

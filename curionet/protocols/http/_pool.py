@@ -25,8 +25,8 @@ from ...kernel.sched import SchedBarrier
 from ...kernel.time import timeout_after
 from ...kernel.traps import _scheduler_wait
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout, create_ssl_context
-from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection, ServerDisconnected
-from ._errors import PoolTimeout, ProxyError, RemoteProtocolError, UnsupportedProtocol, _error
+from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection
+from ._errors import PoolTimeout, ProxyError, RemoteProtocolError, ServerDisconnected, UnsupportedProtocol, _error
 from ._models import URL, Request, Response
 from ._streams import TLSStream, open_stream
 
