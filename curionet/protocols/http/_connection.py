@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import ssl
 from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import h11
@@ -65,6 +66,18 @@ def _make_request(method: str, target: bytes, raw: list[tuple[bytes, bytes]]) ->
 _UNANSWERED = "the server closed the kept-alive connection without sending a response"
 
 
+@dataclass(slots=True)
+class _DirectBody:
+    """A Content-Length body read straight from the stream, past h11 (see
+    :meth:`HTTP11Connection._maybe_go_direct`)."""
+
+    remaining: int  # bytes still to read from the stream
+    buffered: bytes | bytearray  # bytes received with the head, not yet handed over
+    close: bool  # close the connection after the body
+    fresh_h11: bool  # h11 parsed the head: the connection needs a fresh state machine afterwards
+    streamed: bool = False  # bytes of the body were read from the stream (not only with the head)
+
+
 def _io_failure(kind: type[HTTPError], what: str, request: Request, exc: BaseException, reused: bool) -> Any:
     """The error for an OS or TLS failure while exchanging *request*.  On a
     kept-alive connection, before any byte of the response, it means the
@@ -108,7 +121,7 @@ class HTTP11Connection:
         self._max_header_size = max_header_size
         self._received = 0  # bytes received since the current request was sent
         self._read_size = READ_SIZE
-        self._direct: list[Any] | None = None  # see _maybe_go_direct
+        self._direct: _DirectBody | None = None  # see _maybe_go_direct
         self.state = NEW
         self.requests_handled = 0
         self.keepalive_expiry = keepalive_expiry
@@ -208,10 +221,8 @@ class HTTP11Connection:
                 parsed = parse_response_head(data, request.method == "HEAD", self._max_header_size)
                 if parsed is not None:
                     status, version, reason, items, start, length, response_close = parsed
-                    # [bytes left to read, bytes already here, close afterwards, read from the stream?,
-                    #  h11 needs a fresh state machine afterwards?]
                     buffered = data[start:]
-                    self._direct = [length - len(buffered), buffered, close or response_close, False, False]
+                    self._direct = _DirectBody(length - len(buffered), buffered, close or response_close, False)
                     return Response._from_wire(
                         status, Headers._from_items(items), _ResponseBody(self, request, timeout.read), request,
                         version, reason,
@@ -406,24 +417,22 @@ class HTTP11Connection:
             return  # a small body still on its way: h11 is fine
         if "close" in request.headers.get("connection", "").lower():
             close = True
-        # [bytes left to read, bytes already buffered, close afterwards, read from the stream?,
-        #  h11 needs a fresh state machine afterwards?]
-        self._direct = [length - len(buffered), buffered, close, False, True]
+        self._direct = _DirectBody(length - len(buffered), buffered, close, True)
 
-    def _end_direct(self, state: list[Any]) -> None:
+    def _end_direct(self, state: _DirectBody) -> None:
         """The body read directly is complete (synchronous: no I/O)."""
         self._direct = None
-        if state[4]:
+        if state.fresh_h11:
             self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_header_size)
-        if state[2]:
+        if state.close:
             self._must_close = True
 
-    def _finish_direct(self, request: Request, state: list[Any]) -> None:
+    def _finish_direct(self, request: Request, state: _DirectBody) -> None:
         """:meth:`_end_direct`, and refuse bytes beyond Content-Length that
         came with the end of the body (h11 would see them in its buffer; we
         have to look)."""
         self._end_direct(state)
-        if state[3]:
+        if state.streamed:
             pending = getattr(self._stream, "has_pending_data", None)
             if pending is not None and pending():
                 self._must_close = True
@@ -446,8 +455,8 @@ class HTTP11Connection:
         copy costs more than zeroing."""
         state = self._direct
         assert state is not None
-        buffered = state[1]
-        size = state[0] + len(buffered)
+        buffered = state.buffered
+        size = state.remaining + len(buffered)
         receive_into = getattr(self._stream, "receive_into", None)
         if receive_into is None or size > _MAX_IN_PLACE:
             return None
@@ -457,7 +466,7 @@ class HTTP11Connection:
             try:
                 pos = len(buffered)
                 view[:pos] = buffered
-                state[1] = b""
+                state.buffered = b""
                 while pos < size:
                     try:
                         n = await receive_into(view[pos:], timeout)
@@ -469,8 +478,8 @@ class HTTP11Connection:
                             request=request,
                         )
                     pos += n
-                    state[0] = size - pos
-                    state[3] = True
+                    state.remaining = size - pos
+                    state.streamed = True
             finally:
                 view.release()
             self._finish_direct(request, state)
@@ -482,10 +491,11 @@ class HTTP11Connection:
     async def _next_direct_chunk(self, request: Request, timeout: float | None) -> bytes | None:
         state = self._direct
         assert state is not None
-        if state[1]:
-            chunk, state[1] = state[1], b""
-            return chunk  # type: ignore[no-any-return]
-        remaining = state[0]
+        chunk = state.buffered
+        if chunk:
+            state.buffered = b""
+            return chunk  # type: ignore[return-value]  # a bytearray from h11's buffer: callers convert
+        remaining = state.remaining
         if remaining == 0:
             self._finish_direct(request, state)
             return None
@@ -498,8 +508,8 @@ class HTTP11Connection:
                 f"the server closed the connection with {remaining} bytes of the body missing", request=request
             )
         n = len(data)
-        state[0] = remaining - n
-        state[3] = True
+        state.remaining = remaining - n
+        state.streamed = True
         if n == self._read_size and n < MAX_READ_SIZE:
             self._read_size = n * 4
         return data
@@ -548,11 +558,11 @@ class _ResponseBody(AsyncIterable[bytes]):
     def __aiter__(self) -> _ResponseBody:
         return self
 
-    def _take_with_head(self, state: list[Any]) -> Any:
+    def _take_with_head(self, state: _DirectBody) -> Any:
         """The whole body came with the head: hand it over and end it now,
         so nothing more needs a trip into the connection."""
-        body = state[1]
-        state[1] = b""
+        body = state.buffered
+        state.buffered = b""
         self._conn._end_direct(state)
         self._done = True
         return body
@@ -563,9 +573,9 @@ class _ResponseBody(AsyncIterable[bytes]):
         big for one buffer), or it is partly consumed already."""
         conn = self._conn
         state = conn._direct
-        if self._done or state is None or (limit is not None and state[0] + len(state[1]) > limit):
+        if self._done or state is None or (limit is not None and state.remaining + len(state.buffered) > limit):
             return None
-        if not state[0] and not state[3]:
+        if not state.remaining and not state.streamed:
             body = self._take_with_head(state)
             return body if type(body) is bytes else bytes(body)
         body = await conn._read_direct_all(self._request, self._timeout)
@@ -578,7 +588,7 @@ class _ResponseBody(AsyncIterable[bytes]):
             raise StopAsyncIteration
         conn = self._conn
         state = conn._direct
-        if state is not None and state[1] and not state[0] and not state[3]:
+        if state is not None and state.buffered and not state.remaining and not state.streamed:
             return self._take_with_head(state)
         chunk = await conn._next_body_chunk(self._request, self._timeout)
         if chunk is None:
