@@ -26,9 +26,10 @@ from ...kernel.time import timeout_after
 from ...kernel.traps import _scheduler_wait
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout, create_ssl_context
 from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection
-from ._errors import PoolTimeout, ProxyError, RemoteProtocolError, ServerDisconnected, UnsupportedProtocol, _error
+from ._errors import PoolTimeout, RemoteProtocolError, ServerDisconnected, UnsupportedProtocol, _error
 from ._models import URL, Request, Response
-from ._streams import TLSStream, open_stream
+from ._proxy import open_via_proxy
+from ._streams import open_stream
 
 __all__ = ["ConnectionPool", "AsyncBaseTransport", "HTTPTransport", "MockTransport", "Connector"]
 
@@ -266,48 +267,8 @@ class ConnectionPool:
             ctx = self._ssl_context if self._ssl_context is not None else create_ssl_context()
         if via is None:
             return await self._connector(host, port, ssl_context=ctx, server_hostname=host)
-        pscheme, phost, pport = via
-        pctx = create_ssl_context() if pscheme == "https" else None
-        stream = await self._connector(phost, pport, ssl_context=pctx, server_hostname=phost)
-        if scheme == "http":
-            return stream
-        try:
-            await self._connect_tunnel(stream, host, port)
-            tls = TLSStream(stream, ctx, host)  # type: ignore[arg-type]
-            await tls.do_handshake()
-            return tls
-        except BaseException:
-            await stream.aclose()
-            raise
-
-    async def _connect_tunnel(self, stream: Any, host: str, port: int) -> None:
-        import h11
-
-        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        headers = [(b"Host", target.encode("ascii"))]
-        proxy = self._proxy
-        if proxy is not None and proxy.username is not None:
-            from ._auth import basic_auth_header
-
-            headers.append((b"Proxy-Authorization", basic_auth_header(proxy.username, proxy.password or "")))
-        conn = h11.Connection(h11.CLIENT)
-        await stream.send_all(conn.send(h11.Request(method=b"CONNECT", target=target.encode("ascii"),
-                                                    headers=headers)))
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                if not data:
-                    raise ProxyError(f"the proxy closed the connection during CONNECT {target}")
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Response):
-                if not 200 <= event.status_code < 300:
-                    raise ProxyError(f"the proxy answered {event.status_code} to CONNECT {target}")
-                return
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            raise ProxyError(f"unexpected {type(event).__name__} from the proxy")
+        assert self._proxy is not None  # a key names a proxy only when the pool has one
+        return await open_via_proxy(self._connector, self._proxy, scheme, host, port, ctx)
 
     async def handle_request(self, request: Request) -> Response:
         """Send *request* on a pooled connection; return the response with
