@@ -7,9 +7,11 @@
         data = await response.json()
 
 Layers, bottom up: streams (``_streams``), one h11 connection
-(``_connection``), the pool and transports (``_pool``), the session with
-redirects, cookies and auth (``_client``).  Requests, responses, URLs and
-headers are plain data (``_models``).
+(``_connection``, with the common exchange parsed by ``_fastpath``), the
+pool and transports (``_pool``; proxies and ``CONNECT`` tunnels in
+``_proxy``), the session with redirects, cookies and auth (``_client``).
+URLs (``_url``), headers (``_headers``), requests (``_request``) and
+responses (``_response``) are plain data.
 """
 
 from ._auth import Auth as Auth, BasicAuth as BasicAuth
@@ -47,14 +49,17 @@ from ._errors import (
     WriteError as WriteError,
     WriteTimeout as WriteTimeout,
 )
-from ._models import URL as URL, Headers as Headers, Request as Request, Response as Response
+from ._headers import Headers as Headers
 from ._pool import (
     AsyncBaseTransport as AsyncBaseTransport,
     ConnectionPool as ConnectionPool,
     HTTPTransport as HTTPTransport,
     MockTransport as MockTransport,
 )
+from ._request import Request as Request
+from ._response import Response as Response
 from ._streams import SocketStream as SocketStream, Stream as Stream, TLSStream as TLSStream, open_stream as open_stream
+from ._url import URL as URL
 
 __all__ = [
     "Auth", "BasicAuth", "ClientSession", "Limits", "Timeout", "create_ssl_context", "HTTP11Connection",

@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from ._models import Request
+from ._request import Request
 
 __all__ = ["Auth", "BasicAuth", "basic_auth_header", "build_auth"]
 

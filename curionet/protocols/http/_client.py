@@ -16,8 +16,11 @@ from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from ._cookies import Cookies
 from ._decoders import ACCEPT_ENCODING
 from ._errors import RequestError, TooManyRedirects, TotalTimeout, _error
-from ._models import URL, Headers, QueryParams, Request, Response, _encode_params, encode_request_body
+from ._headers import Headers
 from ._pool import AsyncBaseTransport, HTTPTransport
+from ._request import Request, encode_request_body
+from ._response import Response
+from ._url import URL, QueryParams, _encode_params
 
 __all__ = ["ClientSession", "USE_SESSION_DEFAULT", "DEFAULT_MAX_BODY_SIZE"]
 

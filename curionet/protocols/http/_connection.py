@@ -41,7 +41,9 @@ from ._errors import (
     _error,
 )
 from ._fastpath import parse_response_head, request_head
-from ._models import Headers, Request, Response
+from ._headers import Headers
+from ._request import Request
+from ._response import Response
 
 __all__ = ["HTTP11Connection", "ServerDisconnected", "NEW", "ACTIVE", "IDLE", "CLOSED"]
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator, Mapping
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
 
-from ._models import Request, Response
+from ._request import Request
+from ._response import Response
 
 __all__ = ["Cookies"]
 

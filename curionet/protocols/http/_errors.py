@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ...errors import CurionetError
 
 if TYPE_CHECKING:
-    from ._models import Request, Response
+    from ._request import Request
+    from ._response import Response
 
 __all__ = [
     "HTTPError",

@@ -27,9 +27,11 @@ from ...kernel.traps import _scheduler_wait
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout, create_ssl_context
 from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection
 from ._errors import PoolTimeout, RemoteProtocolError, ServerDisconnected, UnsupportedProtocol, _error
-from ._models import URL, Request, Response
 from ._proxy import open_via_proxy
+from ._request import Request
+from ._response import Response
 from ._streams import open_stream
+from ._url import URL
 
 __all__ = ["ConnectionPool", "AsyncBaseTransport", "HTTPTransport", "MockTransport", "Connector"]
 

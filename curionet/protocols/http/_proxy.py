@@ -18,8 +18,8 @@ import h11
 from ._auth import basic_auth_header
 from ._config import create_ssl_context
 from ._errors import ProxyError, _error
-from ._models import URL
 from ._streams import TLSStream
+from ._url import URL
 
 __all__ = ["open_via_proxy", "connect_tunnel"]
 
