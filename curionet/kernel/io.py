@@ -4,7 +4,10 @@ Every operation tries the non-blocking system call first and traps into the
 kernel (``_read_wait``/``_write_wait``) only when the call would block, so a
 busy connection pays for one system call per operation.  The kernel keeps a
 waited-on file descriptor registered with epoll while tasks keep waiting on
-it, so an ordinary recv/send loop makes no ``epoll_ctl`` calls either.
+it, so an ordinary recv/send loop makes no ``epoll_ctl`` calls either.  Each
+socket and stream passes its descriptor as a token of its own
+(:class:`_FdToken`), so the kernel can tell a number reused by a new socket
+from the file it registered.
 
 Two tasks reading (or writing) one socket at the same time is an error, as in
 Curio: the second one to block gets :class:`~curionet.errors.ReadResourceBusy`
@@ -78,6 +81,26 @@ _SOL_SOCKET = _stdsocket.SOL_SOCKET
 _SO_ERROR = _stdsocket.SO_ERROR
 
 
+class _FdToken(int):
+    """A file descriptor number that also names the object waiting on it.
+
+    Each :class:`Socket` and stream holds its descriptor as its own
+    ``_FdToken`` (an ``int`` in every other respect) and passes it to
+    ``_read_wait``/``_write_wait``.  The kernel keeps a descriptor registered
+    with epoll after a wait ends; if that object's file is then closed
+    behind the kernel's back (``sock._socket.close()``, ``os.close``, garbage
+    collection), epoll forgets it, and a new object given the same number
+    comes with a different token, so the kernel checks its registration
+    instead of trusting its books.  The kernel holds the token, not the
+    socket, so it never keeps a socket alive."""
+
+    __slots__ = ()
+
+
+def _token(fd: Any) -> _FdToken:
+    return fd if type(fd) is _FdToken else _FdToken(fd)
+
+
 class Socket:
     """An async proxy around a stdlib socket (put in non-blocking mode).
 
@@ -92,11 +115,12 @@ class Socket:
     _fileno: int
 
     def __init__(self, sock: Any) -> None:
+        fd = sock.fileno()  # a Socket passes its token on: the same owner
         if isinstance(sock, Socket):
             sock = sock._socket
         self._socket = sock
         sock.setblocking(False)
-        self._fileno = sock.fileno()
+        self._fileno = _token(fd)
         # Bound methods cached once: the echo loop calls them per message.
         self._socket_send = sock.send
         self._socket_recv = sock.recv
@@ -383,7 +407,7 @@ class Socket:
     # -- adapters --------------------------------------------------------
     def as_stream(self) -> SocketStream:
         """A buffered :class:`SocketStream` on this socket (same file descriptor)."""
-        return SocketStream(self._socket)
+        return SocketStream(self)
 
     def makefile(self, mode: str, buffering: int = 0) -> FileStream:
         """A :class:`FileStream` on this socket (prefer :meth:`as_stream`)."""
@@ -433,7 +457,7 @@ class StreamBase:
 
     def __init__(self, fileobj: Any) -> None:
         self._file = fileobj
-        self._fileno = fileobj.fileno()
+        self._fileno: int = _token(fileobj.fileno())
         self._buffer = bytearray()
 
     def fileno(self) -> int:
@@ -569,10 +593,13 @@ class SocketStream(StreamBase):
     mode and closed only by :meth:`close` or ``async with``."""
 
     def __init__(self, sockobj: Any) -> None:
+        # A stream made from a Socket shares its FdToken: one owner of the fd.
+        owner = sockobj
         if isinstance(sockobj, Socket):
             sockobj = sockobj._socket
         sockobj.setblocking(False)
-        super().__init__(sockobj)
+        super().__init__(owner)
+        self._file = sockobj
         self._socket = sockobj
         self._socket_recv = sockobj.recv
         self._socket_send = sockobj.send

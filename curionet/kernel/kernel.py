@@ -20,6 +20,24 @@ keep waiting on it, and an event that arrives for a descriptor nobody waits
 on any more removes the stale interest then.  The usual recv/send loop thus
 makes no epoll_ctl calls at all.
 
+Discussion: descriptors closed behind the kernel's back.  A lazy
+registration outlives the wait that made it, so the kernel's books can name
+a file that is gone: a socket closed without ``_io_release``
+(``sock._socket.close()``, ``os.close``, garbage collection) leaves epoll,
+which drops a closed file by itself, but not ``_fds``, and a new socket
+given the same number would wait on interest epoll no longer has, forever.
+So each entry also remembers *who* registered it: curionet's sockets and
+streams pass their descriptor as an ``int`` subclass of their own
+(``io._FdToken``), and a wait by another token on the same number takes
+the slow path (``_io_register``): ``EPOLL_CTL_MOD`` succeeds if the number
+still names the registered file (a stream and its socket, a TLS wrapper);
+``ENOENT`` means the number was reused, so the stale waiters get
+``ClosedResourceError`` and the new file is registered; ``EBADF`` means
+nothing is open there, and the wait fails with ``ClosedResourceError``.
+The common case (the same object waiting again) costs one identity test.
+Plain integers carry no owner: equal numbers count as one owner, so a
+caller waiting on raw descriptors must ``_io_release`` them before closing.
+
 Discussion: busy polling.  When nothing is ready to run, the kernel has to
 wait for I/O.  Blocking in ``epoll_wait`` puts the thread (and often the CPU)
 to sleep, and waking it again costs tens of microseconds on a virtual
@@ -43,6 +61,7 @@ turns it off; a mock clock never spins.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import logging
 import os
@@ -119,6 +138,11 @@ class _Poller:
         else:  # pragma: no cover - non-Linux
             self._p = select.poll()
             self._ms = True
+
+    def modify(self, fd: int, mask: int) -> None:
+        """``EPOLL_CTL_MOD``: ``FileNotFoundError`` if *fd*'s current file is
+        not registered (it was closed and the number reused)."""
+        self._p.modify(fd, mask)
 
     def set(self, fd: int, mask: int, old: int) -> None:
         p = self._p
@@ -234,7 +258,7 @@ class Kernel:
         self._timer_seq = count()
         self._stale_timers = 0
         self._poller = _Poller()
-        self._fds: dict[int, list[Any]] = {}  # fd -> [reader, writer, registered mask]
+        self._fds: dict[int, list[Any]] = {}  # fd -> [reader, writer, registered mask, owner token]
         self._io_wait = _IOWait(self)
         self._sleep_wait = _SleepWait(self)
         self._throw_exc: BaseException | None = None
@@ -445,7 +469,8 @@ class Kernel:
             r.setblocking(False)
             w.setblocking(False)
             self._notify_sock = (r, w)
-            st = self._fds.setdefault(r.fileno(), [None, None, 0])
+            fd = r.fileno()
+            st = self._fds.setdefault(fd, [None, None, 0, fd])
             st[2] = select.POLLIN
             self._poller.set(r.fileno(), select.POLLIN, 0)
 
@@ -668,7 +693,11 @@ class Kernel:
                 # Lazy unregistration: interest stays registered while tasks
                 # keep waiting; an event nobody waits for any more drops it.
                 new = st[2] & ~drop
-                self._poller.set(fd, new, st[2])
+                try:
+                    self._poller.set(fd, new, st[2])
+                except OSError:  # the fd was closed behind our back
+                    self._io_forget(fd, None, f"fd {fd} was closed while a task waited on it")
+                    continue
                 if new:
                     st[2] = new
                 else:
@@ -758,11 +787,15 @@ class Kernel:
             raise ClosedResourceError("file descriptor is closed")
         st = self._fds.get(fd)
         if st is None:
-            st = self._fds[fd] = [None, None, 0]
+            st = self._fds[fd] = [None, None, 0, fd]
         if req[2] == traps.READ:
             which, bit, reason = 0, select.POLLIN, "READ_WAIT"
         else:
             which, bit, reason = 1, select.POLLOUT, "WRITE_WAIT"
+        if st[3] is not fd or not st[2] & bit:
+            # A new interest, or another owner of this number (maybe a new
+            # file: see the module's Discussion).
+            self._io_register(task, fd, st, bit)
         other = st[which]
         if other is not None and other is not task:
             raise (ReadResourceBusy if which == 0 else WriteResourceBusy)(
@@ -772,15 +805,47 @@ class Kernel:
         if r is _SUSPEND:
             st[which] = task
             task._wait_data = (fd, which)
-            if not st[2] & bit:
-                new = st[2] | bit
-                self._poller.set(fd, new, st[2])
-                st[2] = new
         return r
 
-    def _trap_io_release(self, task: Task, req: Any) -> Any:
-        fileobj = req[1]
-        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+    def _io_register(self, task: Task, fd: int, st: list[Any], bit: int) -> None:
+        """Slow path of an I/O wait: add *bit* to the interest registered for
+        *fd*, and re-register *fd* when another owner token waits on it."""
+        owner, mask = st[3], st[2]
+        new = mask | bit
+        poller = self._poller
+        try:
+            if owner is fd or (type(owner) is int and type(fd) is int):
+                if new != mask:
+                    poller.set(fd, new, mask)
+            elif mask:
+                try:
+                    poller.modify(fd, new)  # the same open file (a stream of a socket, a TLS wrapper)
+                except FileNotFoundError:
+                    # epoll has no such file at this number: the registered
+                    # one was closed and the number reused.
+                    for w in (0, 1):
+                        waiter = st[w]
+                        if waiter is not None:
+                            st[w] = None
+                            waiter._waitq = None
+                            self._reschedule(waiter, None, ClosedResourceError(
+                                f"fd {fd} was closed (and reused) while a task waited on it"))  # fmt: skip
+                    poller.set(fd, new, 0)
+            else:
+                poller.set(fd, new, 0)
+        except OSError as e:
+            if e.errno == errno.EBADF:
+                self._io_forget(fd, task, f"fd {fd} was closed while a task waited on it")
+                raise ClosedResourceError(f"fd {fd} is not open") from e
+            if st[2] == 0 and st[0] is None and st[1] is None:
+                del self._fds[fd]  # nothing registered: keep no books (EPERM: a regular file)
+            raise
+        st[2] = new
+        st[3] = fd
+
+    def _io_forget(self, fd: int, task: Task | None, why: str) -> None:
+        """Drop *fd* from the books and the poller; wake its waiters (other
+        than *task*) with ``ClosedResourceError(why)``."""
         st = self._fds.pop(fd, None)
         if st is not None:
             if st[2]:
@@ -788,7 +853,12 @@ class Kernel:
             for waiter in st[:2]:
                 if waiter is not None and waiter is not task:
                     waiter._waitq = None
-                    self._reschedule(waiter, None, ClosedResourceError(f"fd {fd} was closed while a task waited on it"))
+                    self._reschedule(waiter, None, ClosedResourceError(why))
+
+    def _trap_io_release(self, task: Task, req: Any) -> Any:
+        fileobj = req[1]
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self._io_forget(fd, task, f"fd {fd} was closed while a task waited on it")
         return None
 
     def _trap_io_waiting(self, task: Task, req: Any) -> Any:
