@@ -14,9 +14,13 @@ so they may be changed at any time (``curionet.workers.MAX_WORKER_THREADS =
 8``).
 
 Discussion: cancellation.  A thread cannot be killed.  A cancelled
-``run_in_thread`` frees the task at once and gives its pool slot back; the
-worker thread finishes the call, throws the result away, and only then
-returns to the pool (Curio's "zombie thread").  A process can be killed: a
+``run_in_thread`` frees the task at once, but the worker thread finishes the
+call (Curio's "zombie thread") and keeps its pool slot until it does: the
+slot is what bounds the number of threads, so giving it back early would let
+every cancelled call add a thread.  When the abandoned call returns, its
+result goes to ``call_on_cancel`` if one was given; otherwise a value is
+thrown away and an exception is logged (logger ``curionet``), since no task
+will ever see it.  Then the slot is freed.  A process can be killed: a
 cancelled ``run_in_process`` sends its worker ``SIGTERM`` (``SIGKILL`` if it
 is still alive a second later), reaps it, and a fresh worker replaces it on
 the next call, so a cancelled call never leaves a child process behind.
@@ -29,6 +33,8 @@ cross a process boundary).
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 import multiprocessing
 import os
 import pickle
@@ -55,6 +61,8 @@ __all__ = [
     "run_in_executor",
     "RemoteTraceback",
 ]
+
+log = logging.getLogger("curionet")
 
 #: Most threads one kernel's ``run_in_thread`` calls use at a time (Curio: 64).
 MAX_WORKER_THREADS = 64
@@ -108,6 +116,74 @@ class _Job:
         cb = self._cb
         if cb is not None:
             cb(self)
+
+
+class _Abandoned:
+    """Done-callback of a job whose caller was cancelled: hands the outcome
+    to ``call_on_cancel`` (or logs an exception), then frees the job's slot
+    in the kernel thread.
+
+    Discussion: it may be called twice (by the worker, and by the kernel if
+    it saw the job already done when it installed the callback; see
+    :class:`_Job`), from either thread: a non-blocking lock acquire makes it
+    run once.  It runs in the thread that calls it, so a late exception is
+    still logged after the kernel has shut down; the slot is freed through
+    ``call_soon_threadsafe`` unless it runs in the kernel thread."""
+
+    __slots__ = ("_once", "_kernel", "_release", "_func", "_call_on_cancel")
+
+    def __init__(
+        self, kernel: Any, release: Callable[[], Any], func: Any, call_on_cancel: Callable[[Any], Any] | None
+    ) -> None:
+        self._once = threading.Lock()
+        self._kernel = kernel
+        self._release = release
+        self._func = func
+        self._call_on_cancel = call_on_cancel
+
+    def __call__(self, job: _Job) -> None:
+        if not self._once.acquire(blocking=False):
+            return
+        try:
+            exc, job.exc = job.exc, None
+            result, job.result = job.result, None
+            on_cancel = self._call_on_cancel
+            if on_cancel is not None:
+                fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                if exc is None:
+                    fut.set_result(result)
+                else:
+                    fut.set_exception(exc)
+                try:
+                    on_cancel(fut)
+                except BaseException:  # noqa: BLE001 - nobody else would see it
+                    log.exception("call_on_cancel %r of a cancelled call to %s failed", on_cancel, _name(self._func))
+            elif exc is not None:
+                log.error(
+                    "%s raised %s after its caller was cancelled",
+                    _name(self._func), type(exc).__name__, exc_info=exc,
+                )  # fmt: skip
+            del exc, result
+        finally:
+            kernel = self._kernel
+            if current_kernel() is kernel:
+                self._release()
+            else:
+                kernel.call_soon_threadsafe(self._release)
+
+
+def _name(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+def _abandon(job: _Job, cb: _Abandoned) -> None:
+    """Make *cb* the done-callback of *job*, whose caller gave up on it."""
+    # A caller cancelled before its first wait never set up the kernel's
+    # cross-thread wake-up, which the slot's release will need.
+    cb._kernel._init_notify()
+    job._cb = cb
+    if job._done:
+        cb(job)
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +282,7 @@ class _ThreadPool:
         self._idle: list[_ThreadWorker] = []
         self._closed = False
         self.slots = _Slots(_max_threads)
-        self.exclusive: dict[Any, Any] = {}  # block_in_thread: callable -> [Lock-ish, users]
+        self.exclusive: dict[Any, _Turn] = {}  # block_in_thread's turns, by callable
 
     def submit(self, job: _Job) -> None:
         try:
@@ -233,13 +309,22 @@ def _thread_pool(kernel: Any) -> _ThreadPool:
     return pool
 
 
-async def run_in_thread(func: Callable[..., Any], *args: Any) -> Any:
+async def run_in_thread(
+    func: Callable[..., Any], *args: Any, call_on_cancel: Callable[[concurrent.futures.Future[Any]], Any] | None = None
+) -> Any:
     """Run ``func(*args)`` in a worker thread and return its result.
 
     The calling task waits in the kernel; other tasks keep running.  An
     exception raised by *func* is re-raised here with its original traceback.
-    If the task is cancelled, it is released at once; the thread finishes the
-    call in the background and its result is discarded."""
+
+    If the task is cancelled, the cancellation is raised at once, but the
+    thread cannot be stopped: it finishes the call in the background and
+    keeps its pool slot until then, so abandoned calls count against
+    :data:`MAX_WORKER_THREADS`.  When it finishes, ``call_on_cancel(fut)``
+    is called with a done ``concurrent.futures.Future`` holding the result
+    or exception (in the worker thread, or in the kernel's if the call had
+    already returned; it must not block); without
+    ``call_on_cancel`` a result is discarded and an exception is logged."""
     kernel = current_kernel()
     if kernel is None:
         kernel = await _get_kernel()
@@ -249,9 +334,16 @@ async def run_in_thread(func: Callable[..., Any], *args: Any) -> Any:
     try:
         job = _Job(func, args)
         pool.submit(job)
-        await _future_wait(job)
-    finally:
+    except BaseException:
         slots.release()
+        raise
+    try:
+        await _future_wait(job)
+    except BaseException:
+        # Cancelled: the worker still runs func and keeps the slot.
+        _abandon(job, _Abandoned(kernel, slots.release, func, call_on_cancel))
+        raise
+    slots.release()
     exc = job.exc
     if exc is not None:
         job.exc = None
@@ -262,31 +354,85 @@ async def run_in_thread(func: Callable[..., Any], *args: Any) -> Any:
     return job.result
 
 
-async def block_in_thread(func: Callable[..., Any], *args: Any) -> Any:
+class _Turn:
+    """The turn of one callable in :func:`block_in_thread`."""
+
+    __slots__ = ("busy", "waiting", "users")
+
+    def __init__(self) -> None:
+        self.busy = False  # a thread runs the callable (or is about to)
+        self.waiting = SchedFIFO()
+        self.users = 0  # calls holding or waiting for the turn
+
+
+async def block_in_thread(
+    func: Callable[..., Any], *args: Any, call_on_cancel: Callable[[concurrent.futures.Future[Any]], Any] | None = None
+) -> Any:
     """Like :func:`run_in_thread`, but at most one thread runs *func* at a
     time however many tasks call it: the others wait their turn in the
     kernel, not in threads.  Meant for callables that block for an unknown
-    time on a shared resource (``queue.Queue.get``, a foreign lock)."""
+    time on a shared resource (``queue.Queue.get``, a foreign lock).
+
+    A cancelled call keeps the turn until its thread has finished the call
+    (otherwise the next call would run *func* beside it); ``call_on_cancel``
+    is as for :func:`run_in_thread`."""
     kernel = current_kernel() or await _get_kernel()
     pool = _thread_pool(kernel)
-    key = func
-    entry = pool.exclusive.get(key)
-    if entry is None:
-        entry = pool.exclusive[key] = [False, SchedFIFO(), 0]
-    entry[2] += 1
+    turns = pool.exclusive
+    turn = turns.get(func)
+    if turn is None:
+        turn = turns[func] = _Turn()
+    turn.users += 1
+
+    def done() -> None:
+        turn.busy = False
+        turn.users -= 1
+        if turn.users == 0:
+            if turns.get(func) is turn:
+                del turns[func]
+        else:
+            turn.waiting._wake(1)
+
     try:
-        while entry[0]:
-            await _scheduler_wait(entry[1], "THREAD_EXCLUSIVE")
-        entry[0] = True
+        while turn.busy:
+            await _scheduler_wait(turn.waiting, "THREAD_EXCLUSIVE")
+    except BaseException:
+        turn.users -= 1
+        if turn.users == 0 and turns.get(func) is turn:
+            del turns[func]
+        raise
+    turn.busy = True
+    slots = pool.slots
+    try:
+        await slots.acquire()
+    except BaseException:
+        done()
+        raise
+
+    def release() -> None:
+        slots.release()
+        done()
+
+    try:
+        job = _Job(func, args)
+        pool.submit(job)
+    except BaseException:
+        release()
+        raise
+    try:
+        await _future_wait(job)
+    except BaseException:
+        _abandon(job, _Abandoned(kernel, release, func, call_on_cancel))
+        raise
+    release()
+    exc = job.exc
+    if exc is not None:
+        job.exc = None
         try:
-            return await run_in_thread(func, *args)
+            raise exc
         finally:
-            entry[0] = False
-            entry[1]._wake(1)
-    finally:
-        entry[2] -= 1
-        if entry[2] == 0:
-            pool.exclusive.pop(key, None)
+            del exc
+    return job.result
 
 
 async def run_in_executor(exc: Any, callable: Callable[..., Any], *args: Any) -> Any:

@@ -61,7 +61,7 @@ async def test_cancelled_run_in_thread_frees_task_at_once():
     await curionet.sleep(0.01)
     await t.cancel()  # returns although the thread still blocks
     assert t.cancelled and not finished.is_set()
-    # The abandoned call does not hold a slot: another call works meanwhile.
+    # The abandoned call holds one slot until it returns; the others serve new calls.
     assert await run_in_thread(add, 1, 1) == 2
     gate.set()
     assert await run_in_thread(finished.wait, 10)
