@@ -15,16 +15,21 @@ list::
 * :class:`traptrace`: like ``schedtrace``, and name the trap a task
   suspended on.
 
+``debug=True`` is Curio's default: :class:`schedtrace`.
+
 Every hook takes ``level`` (a ``logging`` level), ``log`` (a ``Logger``,
 default ``logging.getLogger("curionet.debug")``) and ``filter`` (a set of
-task names to report on; default: every task).  Logging is synchronous:
-configure a ``QueueHandler`` if handlers may be slow.
+task names to report on; default: every task).  Like Curio's, the hooks
+accept other keyword arguments and ignore them, with a ``RuntimeWarning``
+naming them (so a misspelt option does not pass unnoticed).  Logging is
+synchronous: configure a ``QueueHandler`` if handlers may be slow.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any
 
 from .errors import CancelledError
@@ -41,7 +46,14 @@ class DebugBase(Activation):
     default_level = logging.INFO
 
     def __init__(self, *, level: int | None = None, log: logging.Logger | None = None,
-                 filter: Any = None) -> None:  # fmt: skip
+                 filter: Any = None, **kwargs: Any) -> None:  # fmt: skip
+        if kwargs:
+            # The caller of the hook's constructor: one frame further up when
+            # a subclass's __init__ forwarded to this one.
+            stacklevel = 2 if type(self).__init__ is DebugBase.__init__ else 3
+            names = ", ".join(sorted(kwargs))
+            warnings.warn(f"{type(self).__name__}() ignores the keyword arguments {names}", RuntimeWarning,
+                          stacklevel=stacklevel)  # fmt: skip
         self.level = self.default_level if level is None else level
         self.log = log if log is not None else _log
         self.filter = set(filter) if filter is not None else None
@@ -56,8 +68,8 @@ class longblock(DebugBase):
 
     default_level = logging.WARNING
 
-    def __init__(self, max_time: float = 0.05, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, max_time: float = 0.05, *, level: int | None = None, **kwargs: Any) -> None:
+        super().__init__(level=level, **kwargs)
         if max_time < 0:
             raise ValueError("max_time must be >= 0")
         self.max_time = max_time
@@ -79,6 +91,9 @@ class logcrash(DebugBase):
     """Log every task that terminates with an exception (not a cancellation)."""
 
     default_level = logging.ERROR
+
+    def __init__(self, level: int | None = None, **kwargs: Any) -> None:
+        super().__init__(level=level, **kwargs)
 
     def terminated(self, task: Any) -> None:
         exc = task._exception

@@ -271,8 +271,12 @@ class Kernel:
         self._shutdown_callbacks: list[Callable[[], Any]] = []
         self._main_task: Task | None = None
         acts = []
+        if debug is True:  # Curio's default debugging: trace every scheduling event
+            from ..debug import schedtrace
+
+            debug = schedtrace
         for group in (debug, activations):
-            if group is None:
+            if group is None or group is False:
                 continue
             if not isinstance(group, (list, tuple)):
                 group = [group]
