@@ -11,10 +11,20 @@ request cancelled at any ``await`` (waiting for a slot, connecting, sending,
 receiving the head, reading the body) gives back its slot, and its
 connection is closed unless it finished a clean exchange.  This is
 httpcore's design, minus its thread/async duality.
+
+Two shortcuts skip ``_assign`` in the common cases: :meth:`_fast_acquire`
+(a lone request takes the most recently used idle connection to its
+origin) and :meth:`_fast_release` (a connection goes idle).  Each applies
+only when ``_assign`` would make exactly that change and no other: no other
+request waits, no idle connection has expired, the idle limit holds.  So
+the policy lives in ``_assign`` alone; ``tests/test_http_pool.py`` runs
+random sequences of operations through a pool with the shortcuts and one
+without, and requires the same bookkeeping after every step.
 """
 
 from __future__ import annotations
 
+import math
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -100,6 +110,10 @@ class ConnectionPool:
         self._max_header_size = max_header_size
         self._connections: list[HTTP11Connection] = []
         self._requests: list[_PoolRequest] = []
+        # No idle connection expires before this time (it may be earlier than
+        # the true first expiry, never later): the shortcuts leave expiring
+        # connections to _assign.
+        self._next_expiry = math.inf
         self._closed = False
 
     # -- introspection (tests, monitors) --------------------------------------
@@ -146,10 +160,13 @@ class ConnectionPool:
         conn.key = key  # type: ignore[attr-defined]
         return conn
 
-    def _assign(self) -> list[HTTP11Connection]:
-        """Match waiting requests to connections; return the connections to
-        close.  Synchronous: no await may split this."""
-        now = _now()
+    def _assign(self, now: float) -> list[HTTP11Connection]:
+        """The pool's policy: match waiting requests to connections (the
+        most recently used idle one to the origin, else a new one, closing
+        the least recently used idle one if the pool is full); close
+        connections that are closed, expired, or idle beyond the limit.
+        Returns the connections to close.  Synchronous: no await may split
+        this."""
         limits = self._limits
         closing: list[HTTP11Connection] = []
         live: list[HTTP11Connection] = []
@@ -194,19 +211,30 @@ class ConnectionPool:
                 live.append(chosen)
             preq.assign(chosen)
         max_idle = limits.max_keepalive_connections
-        if max_idle is not None:
-            idle = [c for c in live if c.state is IDLE]
-            for conn in idle[: max(0, len(idle) - max_idle)]:
+        idle = [c for c in live if c.state is IDLE]
+        if max_idle is not None and len(idle) > max_idle:
+            for conn in idle[: len(idle) - max_idle]:
                 live.remove(conn)
                 conn.state = CLOSED
                 closing.append(conn)
+            idle = idle[len(idle) - max_idle :]
+        self._next_expiry = min((c.expires_at for c in idle if c.expires_at is not None), default=math.inf)
         self._connections = live
         return closing
 
-    def _fast_acquire(self, preq: _PoolRequest) -> bool:
-        """The common case of :meth:`_assign`: nobody else waits and the most
-        recently used idle connection to this origin is fine.  Synchronous."""
-        if preq.force_new:
+    def _acquire(self, preq: _PoolRequest, now: float) -> list[HTTP11Connection]:
+        """Give *preq* (already in ``_requests``) a connection if the policy
+        has one for it now; return the connections to close."""
+        if self._fast_acquire(preq, now):
+            return []
+        return self._assign(now)
+
+    def _fast_acquire(self, preq: _PoolRequest, now: float) -> bool:
+        """Make :meth:`_assign`'s choice for *preq* without running it, when
+        that choice is all it would change: no other request waits and the
+        most recently used idle connection to the origin is usable, and no
+        idle connection has expired.  False (and nothing changed) otherwise."""
+        if preq.force_new or now >= self._next_expiry:
             return False
         for other in self._requests:
             if other.connection is None and other is not preq:
@@ -216,7 +244,7 @@ class ConnectionPool:
         for i in range(len(conns) - 1, -1, -1):
             conn = conns[i]
             if conn.state is IDLE and conn.key == key:  # type: ignore[attr-defined]
-                if not conn.is_available(_now()):
+                if not conn.is_available(now):
                     return False  # let _assign close it and find another
                 del conns[i]
                 conns.append(conn)
@@ -224,8 +252,9 @@ class ConnectionPool:
                 return True
         return False
 
-    def _release(self, preq: _PoolRequest) -> list[HTTP11Connection]:
-        """*preq* is done (response closed, failed or cancelled)."""
+    def _release(self, preq: _PoolRequest, now: float) -> list[HTTP11Connection]:
+        """*preq* is done (response closed, failed or cancelled): its
+        connection goes idle or is closed.  Returns the connections to close."""
         try:
             self._requests.remove(preq)
         except ValueError:
@@ -236,26 +265,33 @@ class ConnectionPool:
             if conn.state is NEW:
                 conn.state = CLOSED  # never connected: nothing to keep
             elif conn.state is ACTIVE:
-                conn.response_closed(_now())
+                conn.response_closed(now)
                 if conn.must_close:
                     conn.state = CLOSED
-            # The common case needs no reassignment: a connection went idle,
-            # nobody is waiting, and the idle limit holds.
-            if conn.state is IDLE:
-                for r in self._requests:
-                    if r.connection is None:
-                        break  # someone waits
-                else:
-                    max_idle = self._limits.max_keepalive_connections
-                    if max_idle is None:
-                        return []
-                    idle = 0
-                    for c in self._connections:
-                        if c.state is IDLE:
-                            idle += 1
-                    if idle <= max_idle:
-                        return []
-        return self._assign()
+            if conn.state is IDLE and self._fast_release(conn, now):
+                return []
+        return self._assign(now)
+
+    def _fast_release(self, conn: HTTP11Connection, now: float) -> bool:
+        """Whether :meth:`_assign` has nothing to do after *conn* went idle:
+        nobody waits, no idle connection has expired (*conn* included) and
+        the idle limit holds."""
+        expires = conn.expires_at
+        if expires is not None and expires < self._next_expiry:
+            self._next_expiry = expires
+        if now >= self._next_expiry:
+            return False
+        for r in self._requests:
+            if r.connection is None:
+                return False  # someone waits
+        max_idle = self._limits.max_keepalive_connections
+        if max_idle is None:
+            return True
+        idle = 0
+        for c in self._connections:
+            if c.state is IDLE:
+                idle += 1
+        return idle <= max_idle
 
     @staticmethod
     async def _close_all(connections: list[HTTP11Connection]) -> None:
@@ -288,10 +324,9 @@ class ConnectionPool:
         retried = False
         try:
             while True:
-                if not self._fast_acquire(preq):
-                    closing = self._assign()
-                    if closing:
-                        await self._close_all(closing)
+                closing = self._acquire(preq, _now())
+                if closing:
+                    await self._close_all(closing)
                 conn = preq.connection
                 if conn is None:
                     conn = await preq.wait_for_connection(timeout.pool)
@@ -306,13 +341,13 @@ class ConnectionPool:
                     continue
                 break
         except BaseException:
-            await self._close_all(self._release(preq))
+            await self._close_all(self._release(preq, _now()))
             raise
         response._on_close = lambda: self._response_closed(preq)
         return response
 
     async def _response_closed(self, preq: _PoolRequest) -> None:
-        closing = self._release(preq)
+        closing = self._release(preq, _now())
         if closing:
             await self._close_all(closing)
 
