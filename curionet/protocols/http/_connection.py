@@ -451,10 +451,9 @@ class HTTP11Connection:
         ``io.BytesIO(bytes(n))`` holds zeroed memory; ``recv_into`` its buffer
         fills it in place, and ``getvalue()`` returns that same object when
         nothing else holds it (CPython: no copy; elsewhere, one).  The zeroing
-        is what is left to pay (calloc clears reused heap memory: ~1 ms per
-        10 MB on a 2-core VM, measured in a download); pure Python has no
-        uninitialised buffer that becomes a ``bytes`` without a copy, and a
-        copy costs more than zeroing."""
+        is what is left to pay (calloc clears reused heap memory); pure
+        Python has no uninitialised buffer that becomes a ``bytes`` without
+        a copy, and a copy costs more than zeroing."""
         state = self._direct
         assert state is not None
         buffered = state.buffered

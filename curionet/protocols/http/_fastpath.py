@@ -7,10 +7,11 @@ Either returns ``None`` for anything it does not handle, and the connection
 then does the whole exchange with h11 (see
 :meth:`HTTP11Connection.handle_request <._connection.HTTP11Connection.handle_request>`).
 
-Discussion: why, and why it is safe.  h11 costs about 35 us of a 1 KB
-request: building and validating events, running its state machine three
-times each way, splitting the head into lines and matching each with its
-own regex.  For the common case none of that decides anything, so:
+Discussion: why, and why it is safe.  Most of the client's time on a small
+request goes to h11: building and validating events, running its state
+machine three times each way, splitting the head into lines and matching
+each with its own regex.  For the common case none of that decides
+anything, so:
 
 * The response head is matched *as a whole* against h11's own grammar
   (``h11._abnf``: its status line, then its header field, each ended by
