@@ -231,7 +231,11 @@ class _BoundedDeflate(PerMessageDeflate):
     wsproto inflates each chunk of payload in one call; a few KiB of
     compressed zeros would become hundreds of MiB before anyone could look at
     the size.  Here each call gets an output limit of what is left of
-    ``max_message_size`` and an overrun closes with 1009.
+    ``max_message_size`` and an overrun closes with 1009.  The lengths the
+    frame headers of a message announce are checked too, as each header is
+    parsed: more than ``max_message_size`` uncompressed, or than
+    :func:`_deflate_bound` of it compressed, closes with 1009 before any of
+    the payload is read.
     """
 
     def __init__(self, max_size: int | None = None, *, window_bits: int = 12, mem_level: int = 5,
@@ -241,6 +245,7 @@ class _BoundedDeflate(PerMessageDeflate):
             raise ValueError("window_bits must be 9..15, mem_level 1..9 and level -1..9")
         self._max_size = max_size
         self._inflated = 0
+        self._claimed = 0  # payload bytes the headers of this message announced
         self._control = False
         # Our compressor may always use a smaller window than negotiated
         # (RFC 7692 7.1.2); 12 bits and memLevel 5 keep it ~8x smaller than
@@ -270,7 +275,16 @@ class _BoundedDeflate(PerMessageDeflate):
             self._control = True
             return CloseReason.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(True, False, False)
         self._control = False
-        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+        result = super().frame_inbound_header(proto, opcode, rsv, payload_length)
+        limit = self._max_size
+        if limit is None or isinstance(result, CloseReason):
+            return result
+        if opcode is not Opcode.CONTINUATION:
+            self._claimed = 0
+        self._claimed += payload_length
+        if self._claimed > (_deflate_bound(limit) if self._inbound_compressed else limit):
+            return CloseReason.MESSAGE_TOO_BIG
+        return result
 
     def _inflate(self, data: bytes) -> bytes | CloseReason:
         d = self._decompressor
@@ -336,6 +350,16 @@ class _BoundedDeflate(PerMessageDeflate):
         if self.client_no_context_takeover if client else self.server_no_context_takeover:
             self._compressor = None
         return data[:-4]
+
+
+def _deflate_bound(size: int) -> int:
+    """The most payload bytes a compressed message of *size* bytes may take.
+
+    Deflate makes incompressible data a little bigger; this is zlib's
+    conservative ``deflateBound`` (any window and memory level) plus room
+    for the flush marker, so a message of exactly ``max_message_size``
+    bytes is never refused for its compressed length."""
+    return size + ((size + 7) >> 3) + ((size + 63) >> 6) + 64
 
 
 def _deflate_extension(compression: Any, max_size: int | None) -> list[Any]:
@@ -417,6 +441,7 @@ class WebSocket:
         self._fast = _fast_path_ok(conn)
         self._partial: bytearray | None = None  # a big frame being collected
         self._partial_filled = 0
+        self._partial_total = 0  # the frame's size: the buffer grows towards it
         self._partial_info = (0, False, 0)  # opcode, compressed, payload offset
         self._deflate: _BoundedDeflate | None = next(
             (e for e in self.extensions if isinstance(e, _BoundedDeflate)), None
@@ -788,7 +813,7 @@ class WebSocket:
                 if partial is not None:
                     # A big frame being collected straight into its buffer.
                     if await self._fill_partial(partial):
-                        if self._partial_filled < len(partial):
+                        if self._partial_filled < self._partial_total:
                             continue
                         self._partial = None
                         if not await self._partial_frame(partial):
@@ -844,6 +869,13 @@ class WebSocket:
                 await self._on_pong(event.payload)
             elif cls is CloseConnection:
                 return await self._on_close(conn, event)
+        limit = self.max_message_size
+        if limit is not None and self._deflate is None and self._fragment_size + _unread_claim(conn) > limit:
+            # A header announced more than the limit allows: refuse it now
+            # instead of reading up to the limit first.  (With
+            # permessage-deflate, _BoundedDeflate checks each header.)
+            await self._fail_protocol(1009, f"message larger than {limit} bytes")
+            return False
         return True
 
     async def _on_data(self, event: Any) -> bool:
@@ -889,8 +921,15 @@ class WebSocket:
             self._getters._wake(1)
 
     async def _fill_partial(self, buf: bytearray) -> bool:
-        """Read more of the frame being collected into *buf*; False at EOF."""
-        view = memoryview(buf)[self._partial_filled :]
+        """Read more of the frame being collected into *buf*; False at EOF.
+
+        The buffer holds what has arrived plus at most one read's worth
+        (``_RECV_SIZE``) or as much again as it holds: it grows with the
+        data, never to the length the header claims."""
+        filled = self._partial_filled
+        if filled == len(buf):
+            buf.extend(bytes(min(self._partial_total - filled, max(filled, _RECV_SIZE))))
+        view = memoryview(buf)[filled:]
         try:
             recv_into = getattr(self._stream, "recv_into", None)
             if recv_into is not None:
@@ -984,17 +1023,22 @@ class WebSocket:
                 key = data[start : start + 4]
                 start += 4
             end = start + length
-            if limit is not None and length > limit and not compressed:
-                break
+            if limit is not None and length > limit and (not compressed or length > _deflate_bound(limit)):
+                # Refused on the header alone: no payload is waited for.
+                await self._fail_protocol(1009, f"message larger than {limit} bytes")
+                return -1
             if end > n:
                 if length > 4096:
                     # A big frame arriving over several reads: collect it
-                    # in a buffer of its exact size (bounded by the limit
-                    # just checked), then unmask it in place.
-                    buf = bytearray(end - pos)
+                    # in one buffer, then unmask it in place.  The buffer
+                    # starts at what arrived plus one read and grows with
+                    # the data (see _fill_partial): a header alone claims
+                    # no memory.
+                    buf = bytearray(min(end - pos, n - pos + _RECV_SIZE))
                     buf[: n - pos] = memoryview(data)[pos:]
                     self._partial = buf
                     self._partial_filled = n - pos
+                    self._partial_total = end - pos
                     self._partial_info = (opcode, compressed, start - pos)
                     return n
                 break
@@ -1153,6 +1197,20 @@ def _idle(conn: Connection) -> bool:
         and proto._message_decoder.opcode is None
         and not conn._events
     )
+
+
+def _unread_claim(conn: Connection) -> int:
+    """Payload bytes that the data frame wsproto is in the middle of has
+    announced and not yet delivered (0 between frames and for control
+    frames)."""
+    try:
+        decoder = conn._proto._frame_decoder
+        head = decoder.header
+        if head is None or head.opcode.iscontrol():
+            return 0
+        return int(head.payload_len - decoder.payload_consumed)
+    except AttributeError:  # pragma: no cover - a wsproto we do not know
+        return 0
 
 
 class _PingWaiter:

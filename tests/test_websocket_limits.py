@@ -1,0 +1,311 @@
+"""Resource limits of the WebSocket adapter against hostile or vanishing peers.
+
+* A frame header that claims more than ``max_message_size`` is refused with
+  1009 as soon as the header is parsed, before any payload, and nothing is
+  allocated from the claimed length (compressed or not, whole or fragmented,
+  server or client side).
+* Decompression stays bounded by the limit, across fragments too.
+
+Hand-built frames go over raw loopback sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import tracemalloc
+import zlib
+
+import pytest
+from test_websocket_support import close_payload, frame, read_close, read_exactly, read_frame, read_until_eof
+
+from curionet import MockClock, TaskGroup, sleep, timeout_after
+from curionet.network import open_connection, tcp_server_socket
+from curionet.protocols.websocket import (
+    ConnectionClosedError,
+    WebSocketServer,
+    websocket_connect,
+)
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+MiB = 1 << 20
+GUARD = 5  # seconds of real time: only a hang guard, 1009 comes at once
+
+
+@pytest.fixture
+def patient_clock():
+    return MockClock(autojump_threshold=0.05)
+
+
+async def raw_client(port: int, path: str = "/", extra: str = "") -> object:
+    """A socket that did the opening handshake by hand."""
+    sock = await open_connection("127.0.0.1", port)
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+    await sock.sendall(request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = await sock.recv(1)
+        assert chunk, f"EOF during handshake: {head!r}"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert ACCEPT in head
+    if extra == DEFLATE:
+        assert b"permessage-deflate" in head.lower()
+    return sock
+
+
+def header(opcode: int, length: int, *, rsv: int = 0, fin: bool = True, mask: bool = True) -> bytes:
+    """A frame header announcing *length* bytes of payload, and nothing else."""
+    return frame(opcode, b"", length=length, rsv=rsv, fin=fin, mask=mask)
+
+
+async def _echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+async def assert_still_serving(port: int) -> None:
+    async with websocket_connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
+        await ws.send("still here")
+        assert await ws.receive() == "still here"
+
+
+def no_errors_logged(caplog) -> None:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+# ---------------------------------------------------------------------------
+# Claimed lengths over the limit: 1009 at header time, no allocation
+# ---------------------------------------------------------------------------
+
+CLAIMS = {
+    "compressed 256 MiB": (DEFLATE, 0b100, 256 * MiB),
+    "plain 100 MiB, deflate negotiated": (DEFLATE, 0, 100 * MiB),
+    "plain 100 MiB, no deflate": ("", 0, 100 * MiB),
+    "compressed 1 TiB": (DEFLATE, 0b100, 1 << 40),
+    "plain 1 TiB": ("", 0, 1 << 40),
+    "compressed 2 MiB + 1": (DEFLATE, 0b100, 2 * MiB + 1),
+}
+
+
+@pytest.mark.parametrize("name", list(CLAIMS))
+async def test_claimed_length_over_limit_gets_1009_without_payload(name, caplog):
+    extra, rsv, claim = CLAIMS[name]
+    async with WebSocketServer("127.0.0.1", 0, _echo, max_message_size=MiB) as server:
+        sock = await raw_client(server.port, extra=extra)
+        tracemalloc.start()
+        try:
+            start, _ = tracemalloc.get_traced_memory()
+            await sock.sendall(header(0x2, claim, rsv=rsv))
+            # The peer sends no payload at all: the Close must not wait for it.
+            async with timeout_after(GUARD):
+                code = await read_close(sock)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert code == 1009
+        assert await read_until_eof(sock) == b""
+        await sock.close()
+        assert peak - start < 5 * MiB, f"{(peak - start) / MiB:.1f} MiB allocated for a header"
+        await assert_still_serving(server.port)
+    no_errors_logged(caplog)
+
+
+async def test_fragmented_message_refused_when_next_header_passes_limit(caplog):
+    async with WebSocketServer("127.0.0.1", 0, _echo, max_message_size=10_000, compression=False) as server:
+        sock = await raw_client(server.port)
+        await sock.sendall(frame(0x1, b"a" * 6000, fin=False))
+        await sock.sendall(frame(0x9, b"ping between fragments"))
+        assert await read_frame(sock) == (0xA, b"ping between fragments")
+        # 6000 delivered + 6000 claimed > 10000: refused before the payload.
+        await sock.sendall(header(0x0, 6000, fin=False))
+        async with timeout_after(GUARD):
+            assert await read_close(sock) == 1009
+        await read_until_eof(sock)
+        await sock.close()
+        await assert_still_serving(server.port)
+    no_errors_logged(caplog)
+
+
+async def test_compressed_continuation_claiming_too_much_gets_1009(caplog):
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    first = comp.compress(b"hello " * 100) + comp.flush(zlib.Z_SYNC_FLUSH)
+    async with WebSocketServer("127.0.0.1", 0, _echo, max_message_size=MiB) as server:
+        sock = await raw_client(server.port, extra=DEFLATE)
+        await sock.sendall(frame(0x1, first, rsv=0b100, fin=False))
+        await sock.sendall(header(0x0, 64 * MiB))  # continuation: rsv1 clear
+        async with timeout_after(GUARD):
+            assert await read_close(sock) == 1009
+        await read_until_eof(sock)
+        await sock.close()
+        await assert_still_serving(server.port)
+    no_errors_logged(caplog)
+
+
+async def test_fast_path_claim_between_frames_gets_1009():
+    # A valid frame and an oversized header in the same segment.
+    received = []
+
+    async def handler(ws):
+        async for message in ws:
+            received.append(message)
+
+    async with WebSocketServer("127.0.0.1", 0, handler, max_message_size=MiB, compression=False) as server:
+        sock = await raw_client(server.port)
+        await sock.sendall(frame(0x1, b"fine") + header(0x2, 3 * MiB))
+        async with timeout_after(GUARD):
+            assert await read_close(sock) == 1009
+        await read_until_eof(sock)
+        await sock.close()
+    assert received == ["fine"]
+
+
+async def test_client_refuses_server_frame_claiming_too_much(caplog):
+    listener = tcp_server_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    seen = {}
+
+    async def script():
+        try:
+            sock, _ = await listener.accept()
+        finally:
+            await listener.close()
+        async with sock:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += await sock.recv(4096)
+            import base64
+            import hashlib
+
+            key = [line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key")][0]  # fmt: skip
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            await sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                               b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+                               b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")  # fmt: skip
+            await sock.sendall(header(0x2, 256 * MiB, rsv=0b100, mask=False))
+            b0, b1 = await read_exactly(sock, 2)
+            rest = await read_exactly(sock, 4 + (b1 & 0x7F))
+            payload = bytes(b ^ rest[i % 4] for i, b in enumerate(rest[4:]))
+            seen["opcode"] = b0 & 0x0F
+            seen["code"] = struct.unpack("!H", payload[:2])[0]
+
+    async with TaskGroup() as g:
+        await g.spawn(script)
+        tracemalloc.start()
+        try:
+            start, _ = tracemalloc.get_traced_memory()
+            async with timeout_after(GUARD):
+                async with websocket_connect(f"ws://127.0.0.1:{port}/", close_timeout=1) as ws:
+                    with pytest.raises(ConnectionClosedError):
+                        await ws.receive()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert seen == {"opcode": 0x8, "code": 1009}
+    assert peak - start < 5 * MiB
+    no_errors_logged(caplog)
+
+
+# ---------------------------------------------------------------------------
+# Buffers grow with what arrives, never with what is claimed
+# ---------------------------------------------------------------------------
+
+
+async def test_no_limit_buffer_grows_with_arrivals_not_claim(caplog):
+    seen = []
+
+    async def handler(ws):
+        seen.append(ws)
+        await _echo(ws)
+
+    claim = 256 * MiB
+    async with WebSocketServer("127.0.0.1", 0, handler, max_message_size=None) as server:
+        sock = await raw_client(server.port, extra=DEFLATE)
+        head = header(0x2, claim, rsv=0b100)
+        tracemalloc.start()
+        try:
+            start, _ = tracemalloc.get_traced_memory()
+            await sock.sendall(head + os.urandom(200_000))  # not a valid stream; never finished
+            # Wait until the server has read all of it (bounded).
+            for _ in range(500):
+                if seen and seen[0]._partial_filled >= len(head) + 200_000:
+                    break
+                await sleep(0.01)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert seen and seen[0]._partial_filled >= len(head) + 200_000
+        assert peak - start < 5 * MiB, f"{(peak - start) / MiB:.1f} MiB allocated for 200 kB"
+        await sock.close()
+        await assert_still_serving(server.port)
+    no_errors_logged(caplog)
+
+
+async def test_big_frame_in_pieces_still_delivered_whole():
+    # A frame much bigger than one read, arriving slowly, is put together.
+    payload = os.urandom(900_000)
+    async with WebSocketServer("127.0.0.1", 0, _echo, max_message_size=MiB, compression=False) as server:
+        sock = await raw_client(server.port)
+        data = frame(0x2, payload)
+        for i in range(0, len(data), 100_000):
+            await sock.sendall(data[i : i + 100_000])
+            await sleep(0.005)
+        assert await read_frame(sock) == (0x2, payload)
+        await sock.sendall(frame(0x8, close_payload(1000)))
+        assert await read_close(sock) == 1000
+        await read_until_eof(sock)
+        await sock.close()
+
+
+async def test_incompressible_message_at_the_limit_passes_compressed():
+    # Deflate makes random data a little bigger: a message of exactly
+    # max_message_size bytes has a compressed frame over the limit, and
+    # must still get through.
+    limit = 256 * 1024
+    message = os.urandom(limit)
+    async with WebSocketServer("127.0.0.1", 0, _echo, max_message_size=limit) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/", max_message_size=limit,
+                                     ping_interval=None) as ws:  # fmt: skip
+            await ws.send(message)
+            assert await ws.receive() == message
+            await ws.send(message[:1000] + b"x" * (limit - 1000 + 1))
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.receive()
+            assert info.value.code == 1009
+
+
+async def test_compressed_bomb_across_fragments_is_bounded(caplog):
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = comp.compress(b"\x00" * MiB)
+    fragments = [chunk + comp.flush(zlib.Z_SYNC_FLUSH)]
+    for _ in range(63):
+        fragments.append(comp.compress(b"\x00" * MiB) + comp.flush(zlib.Z_SYNC_FLUSH))
+    async with WebSocketServer("127.0.0.1", 0, _echo, max_message_size=MiB) as server:
+        sock = await raw_client(server.port, extra=DEFLATE)
+        tracemalloc.start()
+        try:
+            start, _ = tracemalloc.get_traced_memory()
+            try:
+                await sock.sendall(frame(0x2, fragments[0], rsv=0b100, fin=False))
+                for piece in fragments[1:]:
+                    await sock.sendall(frame(0x0, piece, fin=False))
+            except OSError:
+                pass  # the server may have closed already
+            async with timeout_after(GUARD):
+                assert await read_close(sock) == 1009
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        await read_until_eof(sock)
+        await sock.close()
+        assert peak - start < 8 * MiB, f"{(peak - start) / MiB:.1f} MiB while refusing a 64 MiB bomb"
+        await assert_still_serving(server.port)
+    no_errors_logged(caplog)
