@@ -60,9 +60,10 @@ _NEED_DATA = h11.NEED_DATA
 _DONE = h11.DONE
 
 
-def _make_request(method: str, target: bytes, raw: list[tuple[bytes, bytes]]) -> h11.Request:
-    # h11 validates everything here: the slow path is the reference.
-    return h11.Request(method=method.encode("ascii"), target=target, headers=raw)
+def _body_missing(missing: int, request: Request) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"the server closed the connection with {missing} bytes of the body missing", request=request
+    )
 
 
 _UNANSWERED = "the server closed the kept-alive connection without sending a response"
@@ -204,9 +205,8 @@ class HTTP11Connection:
             body = request.stream
             fast = None
             if body is None or type(body) is bytes:
-                url = request.url
-                target = f"{url.scheme}://{url.netloc}{url.raw_path}" if self.absolute_form else url.raw_path
-                fast = request_head(request.method, target, request.headers._items, url.netloc, body)
+                fast = request_head(request.method, self._target(request), request.headers._items,
+                                    request.url.netloc, body)  # fmt: skip
             if fast is None:
                 await self._send_request(request, timeout.write, reused)
                 event = await self._receive_head(request, timeout.read, reused)
@@ -261,12 +261,9 @@ class HTTP11Connection:
         """Put h11 where it would be had it sent *request* (already sent, as
         h11 would have written it) and received *data*."""
         h = self._h11
-        raw = request.headers.raw()
-        if "host" not in request.headers:
-            raw.insert(0, (b"Host", request.url.netloc.encode("ascii")))
         body = request.stream
         try:
-            h.send(_make_request(request.method, self._target(request), raw))
+            h.send(self._h11_request(request))
             if body:
                 h.send(_Data(data=body))  # type: ignore[arg-type]  # only bytes bodies take the fast path
             h.send(_EndOfMessage())
@@ -288,21 +285,24 @@ class HTTP11Connection:
         except (OSError, ssl.SSLError) as exc:
             raise _error(ConnectError, "could not connect", request, exc) from exc
 
-    def _target(self, request: Request) -> bytes:
+    def _target(self, request: Request) -> str:
         url = request.url
-        if self.absolute_form:
-            return f"{url.scheme}://{url.netloc}{url.raw_path}".encode("ascii")
-        return url.raw_path.encode("ascii")
+        return f"{url.scheme}://{url.netloc}{url.raw_path}" if self.absolute_form else url.raw_path
+
+    def _h11_request(self, request: Request) -> h11.Request:
+        """*request*'s head as an h11 event.  h11 validates everything here:
+        the slow path is the reference."""
+        raw = request.headers.raw()
+        if "host" not in request.headers:
+            raw.insert(0, (b"Host", request.url.netloc.encode("ascii")))
+        return h11.Request(method=request.method.encode("ascii"), target=self._target(request).encode("ascii"),
+                           headers=raw)  # fmt: skip
 
     async def _send_request(self, request: Request, write_timeout: float | None, reused: bool) -> None:
         h = self._h11
-        headers = request.headers
-        raw = headers.raw()
-        if "host" not in headers:
-            raw.insert(0, (b"Host", request.url.netloc.encode("ascii")))
         body = request.stream
         try:
-            head = h.send(_make_request(request.method, self._target(request), raw))
+            head = h.send(self._h11_request(request))
             if body is None or isinstance(body, bytes):
                 data = head
                 if body:
@@ -325,6 +325,12 @@ class HTTP11Connection:
             raise _error(WriteTimeout, f"sending blocked for longer than {timeout} s", request) from exc
         except (OSError, ssl.SSLError) as exc:
             raise _io_failure(WriteError, "sending the request failed", request, exc, reused) from exc
+
+    def _adapt_read_size(self, n: int) -> None:
+        """Reads grow while they come back full (a large body), up to
+        ``MAX_READ_SIZE``."""
+        if n == self._read_size and n < MAX_READ_SIZE:
+            self._read_size = n * 4
 
     async def _receive_event(
         self, request: Request, timeout: float | None, reused: bool = False, read_first: bool = False
@@ -352,8 +358,7 @@ class HTTP11Connection:
                 raise _read_failure(exc, request, timeout, reused) from exc
             n = len(data)
             self._received += n
-            if n == self._read_size and n < MAX_READ_SIZE:
-                self._read_size = n * 4
+            self._adapt_read_size(n)
             if not data and reused:
                 raise ServerDisconnected(_UNANSWERED, request=request, reused=True)
             h.receive_data(data)
@@ -474,10 +479,7 @@ class HTTP11Connection:
                     except OSError as exc:  # TimeoutError and ssl.SSLError too
                         raise _read_failure(exc, request, timeout) from exc
                     if not n:
-                        raise RemoteProtocolError(
-                            f"the server closed the connection with {size - pos} bytes of the body missing",
-                            request=request,
-                        )
+                        raise _body_missing(size - pos, request)
                     pos += n
                     state.remaining = size - pos
                     state.streamed = True
@@ -505,14 +507,11 @@ class HTTP11Connection:
         except OSError as exc:  # TimeoutError and ssl.SSLError too
             raise _read_failure(exc, request, timeout) from exc
         if not data:
-            raise RemoteProtocolError(
-                f"the server closed the connection with {remaining} bytes of the body missing", request=request
-            )
+            raise _body_missing(remaining, request)
         n = len(data)
         state.remaining = remaining - n
         state.streamed = True
-        if n == self._read_size and n < MAX_READ_SIZE:
-            self._read_size = n * 4
+        self._adapt_read_size(n)
         return data
 
     async def _next_body_chunk(self, request: Request, timeout: float | None) -> bytes | None:

@@ -70,10 +70,7 @@ class _Counting:
     async def __anext__(self) -> bytes:
         try:
             chunk = await self._it.__anext__()
-        except StopAsyncIteration:
-            await self._response.aclose()
-            raise
-        except BaseException:
+        except BaseException:  # the end (StopAsyncIteration) too
             await self._response.aclose()
             raise
         self._n += len(chunk)
@@ -275,9 +272,7 @@ class Response:
                     self.extensions["num_bytes_downloaded"] = len(body)
                     await self.aclose()
                     if limit is not None and len(body) > limit:
-                        raise ResponseTooLarge(
-                            f"response body larger than max_body_size={limit} bytes", request=self._request
-                        )
+                        raise self._too_large(limit)
                     self._content = body
                     return body
             parts = []
@@ -290,9 +285,7 @@ class Response:
                 size += len(chunk)
                 if limit is not None and size > limit:
                     await self.aclose()
-                    raise ResponseTooLarge(
-                        f"response body larger than max_body_size={limit} bytes", request=self._request
-                    )
+                    raise self._too_large(limit)
                 parts.append(chunk)
             self._content = parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
         return self._content
@@ -308,23 +301,26 @@ class Response:
         """The body parsed as JSON."""
         return _json.loads(await self.aread(), **kwargs)
 
-    def _raw_chunks(self) -> AsyncIterator[bytes]:
-        """The body pieces as the transport hands them over (possibly
-        bytearrays), for :meth:`aread`, which joins them anyway."""
+    def _too_large(self, limit: int) -> ResponseTooLarge:
+        return ResponseTooLarge(f"response body larger than max_body_size={limit} bytes", request=self._request)
+
+    def _consume_stream(self) -> None:
+        """Claim the body stream, which can be iterated once."""
         if self._stream_consumed:
             raise StreamConsumed("the response body was already read", request=self._request)
         if self.is_closed:
             raise StreamClosed("the response was closed before its body was read", request=self._request)
         self._stream_consumed = True
+
+    def _raw_chunks(self) -> AsyncIterator[bytes]:
+        """The body pieces as the transport hands them over (possibly
+        bytearrays), for :meth:`aread`, which joins them anyway."""
+        self._consume_stream()
         return _Counting(self)
 
     async def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         """The body as received, without decompression."""
-        if self._stream_consumed:
-            raise StreamConsumed("the response body was already read", request=self._request)
-        if self.is_closed:
-            raise StreamClosed("the response was closed before its body was read", request=self._request)
-        self._stream_consumed = True
+        self._consume_stream()
         downloaded = 0
         try:
             async for chunk in self._stream:

@@ -42,6 +42,32 @@ def _encode_params(params: QueryParams) -> str:
     return urlencode(flat)
 
 
+def _parse(url: str) -> tuple[Any, ...]:
+    """*url* split and normalised: ``(scheme, host, explicit port, port, path,
+    query, fragment, username, password)``, as :class:`URL` stores them."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise InvalidURL(f"invalid URL {url!r}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    host = hostname or ""
+    if host and not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise InvalidURL(f"invalid host in URL {url!r}: {exc}") from exc
+    path = parts.path
+    if host and not path:
+        path = "/"
+    return (
+        scheme, host, port, port if port is not None else _DEFAULT_PORTS.get(scheme),
+        quote(path, safe=_SAFE_PATH), quote(parts.query, safe=_SAFE_QUERY), parts.fragment,
+        parts.username, parts.password,
+    )  # fmt: skip
+
+
 class URL:
     """An absolute or relative URL, split and normalised once.
 
@@ -59,43 +85,14 @@ class URL:
         else:
             if not isinstance(url, str):
                 raise InvalidURL(f"a URL must be a str, not {type(url).__name__}: {url!r}")
-            cached = _PARSED.get(url)
-            if cached is not None:
-                (self.scheme, self.host, self._explicit_port, self.port, self.path, self.query, self.fragment,
-                 self.username, self.password) = cached  # fmt: skip
-                if params:
-                    extra = _encode_params(params)
-                    if extra:
-                        self.query = f"{self.query}&{extra}" if self.query else extra
-                return
-            try:
-                parts = urlsplit(url.strip())
-                port = parts.port
-                hostname = parts.hostname
-            except ValueError as exc:
-                raise InvalidURL(f"invalid URL {url!r}: {exc}") from exc
-            self.scheme = parts.scheme.lower()
-            host = hostname or ""
-            if host and not host.isascii():
-                try:
-                    host = host.encode("idna").decode("ascii")
-                except UnicodeError as exc:
-                    raise InvalidURL(f"invalid host in URL {url!r}: {exc}") from exc
-            self.host = host
-            self._explicit_port = port
-            self.port = port if port is not None else _DEFAULT_PORTS.get(self.scheme)
-            path = parts.path
-            if self.host and not path:
-                path = "/"
-            self.path = quote(path, safe=_SAFE_PATH)
-            self.query = quote(parts.query, safe=_SAFE_QUERY)
-            self.fragment = parts.fragment
-            self.username = parts.username
-            self.password = parts.password
-            if len(_PARSED) >= 1024:
-                _PARSED.clear()
-            _PARSED[url] = (self.scheme, self.host, self._explicit_port, self.port, self.path, self.query,
-                            self.fragment, self.username, self.password)  # fmt: skip
+            parsed = _PARSED.get(url)
+            if parsed is None:
+                parsed = _parse(url)
+                if len(_PARSED) >= 1024:
+                    _PARSED.clear()
+                _PARSED[url] = parsed
+            (self.scheme, self.host, self._explicit_port, self.port, self.path, self.query, self.fragment,
+             self.username, self.password) = parsed  # fmt: skip
         if params:
             extra = _encode_params(params)
             if extra:
