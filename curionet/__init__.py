@@ -10,6 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import socket as socket, ssl as ssl  # curio-style submodules: curionet.socket, curionet.ssl
+from .channel import Channel as Channel  # message passing between processes
 from .errors import (
     AsyncOnlyError as AsyncOnlyError,
     CancelledError as CancelledError,
