@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -81,3 +82,54 @@ def test_debug_hooks_take_curios_keywords() -> None:
         with pytest.warns(RuntimeWarning, match="colour"):
             hook = cls(level=logging.DEBUG, colour="red")
         assert hook.level == logging.DEBUG
+
+
+async def test_stream_readinto_uses_the_buffer_first() -> None:
+    from curionet import socket
+
+    a, b = socket.socketpair()
+    async with a, b:
+        stream = b.as_stream()
+        await a.sendall(b"line\nrest")
+        assert await stream.readline() == b"line\n"
+        buf = bytearray(10)
+        n = await stream.readinto(buf)  # "rest" was buffered by readline()
+        assert buf[:n] == b"rest"[:n] and n > 0
+        await a.sendall(b"more data")
+        view = memoryview(bytearray(4))
+        got = b""
+        while len(got) < len(b"rest" + b"more data") - n:
+            k = await stream.readinto(view)
+            assert 0 < k <= 4
+            got += bytes(view[:k])
+        assert b"rest"[:n] + got == b"restmore data"
+        await a.shutdown(socket.SHUT_WR)
+        assert await stream.readinto(bytearray(8)) == 0
+
+
+async def test_file_stream_readinto() -> None:
+    from curionet.io import FileStream
+
+    r, w = os.pipe()
+    async with FileStream(open(r, "rb", buffering=0)) as reader, FileStream(open(w, "wb", buffering=0)) as writer:
+        await writer.write(b"abcdef")
+        buf = bytearray(4)
+        n = await reader.readinto(buf)
+        assert n == 4 and buf == b"abcd"
+        n = await reader.readinto(buf)
+        assert buf[:n] == b"ef"
+
+
+async def test_socket_gettimeout_and_makefile_keywords() -> None:
+    from curionet import socket
+
+    a, b = socket.socketpair()
+    async with a, b:
+        assert a.gettimeout() is None  # always non-blocking: timeouts come from timeout_after
+        f = a.makefile("wb", encoding=None, errors=None, newline=None)
+        await f.write(b"x")
+        assert await b.recv(1) == b"x"
+        with pytest.raises(ValueError):
+            a.makefile("rb", encoding="utf-8")  # a binary stream has no encoding
+        with pytest.raises(RuntimeError):
+            a.makefile("r")

@@ -146,6 +146,10 @@ class Socket:
         if seconds:
             raise RuntimeError("Use timeout_after() to set a timeout on a curionet socket")
 
+    def gettimeout(self) -> None:
+        """``None``: a curionet socket has no timeout of its own (use ``timeout_after``)."""
+        return None
+
     @contextmanager
     def blocking(self) -> Iterator[Any]:
         """Context manager: the raw socket, temporarily in blocking mode."""
@@ -409,10 +413,16 @@ class Socket:
         """A buffered :class:`SocketStream` on this socket (same file descriptor)."""
         return SocketStream(self)
 
-    def makefile(self, mode: str, buffering: int = 0) -> FileStream:
-        """A :class:`FileStream` on this socket (prefer :meth:`as_stream`)."""
+    def makefile(self, mode: str, buffering: int = 0, *, encoding: str | None = None, errors: str | None = None,
+                 newline: str | None = None) -> FileStream:  # fmt: skip
+        """A binary :class:`FileStream` on this socket (prefer :meth:`as_stream`).
+
+        *encoding*, *errors* and *newline* exist for the stdlib's signature; as
+        with ``open()`` in binary mode, giving one raises ``ValueError``."""
         if "b" not in mode:
             raise RuntimeError("File can only be created in binary mode")
+        if encoding is not None or errors is not None or newline is not None:
+            raise ValueError("binary mode takes no encoding, errors or newline argument")
         f = self._socket.makefile(mode, buffering=buffering)
         return FileStream(f)
 
@@ -517,6 +527,23 @@ class StreamBase:
         del buf[:nbytes]
         return data
 
+    async def readinto(self, memory: Any) -> int:
+        """Read into the writable buffer *memory* (a ``bytearray``,
+        ``memoryview`` ...) and return the number of bytes stored: buffered
+        data first, else what one read returns; ``0`` at end of file."""
+        with memoryview(memory) as view, view.cast("B") as dest:
+            size = len(dest)
+            buf = self._buffer
+            if buf or not size:
+                n = min(size, len(buf))
+                dest[:n] = buf[:n]
+                del buf[:n]
+                return n
+            data = await self._read(size)
+            n = len(data)
+            dest[:n] = data
+            return n
+
     async def readline(self, maxlen: int | None = None) -> bytes:
         """Read one line (ending in ``b'\\n'``, or shorter at end of file)."""
         buf = self._buffer
@@ -592,18 +619,18 @@ class SocketStream(StreamBase):
     The socket (a stdlib socket or a :class:`Socket`) is put in non-blocking
     mode and closed only by :meth:`close` or ``async with``."""
 
-    def __init__(self, sockobj: Any) -> None:
+    def __init__(self, sock: Any) -> None:
         # A stream made from a Socket shares its FdToken: one owner of the fd.
-        owner = sockobj
-        if isinstance(sockobj, Socket):
-            sockobj = sockobj._socket
-        sockobj.setblocking(False)
+        owner = sock
+        if isinstance(sock, Socket):
+            sock = sock._socket
+        sock.setblocking(False)
         super().__init__(owner)
-        self._file = sockobj
-        self._socket = sockobj
-        self._socket_recv = sockobj.recv
-        self._socket_send = sockobj.send
-        self._plain = not hasattr(sockobj, "pending")
+        self._file = sock
+        self._socket = sock
+        self._socket_recv = sock.recv
+        self._socket_send = sock.send
+        self._plain = not hasattr(sock, "pending")
         self._rwait = 0
 
     def __repr__(self) -> str:
