@@ -338,19 +338,41 @@ class UniversalQueue(_Waitable):
                 w.notify()
         return _DONE
 
+    def task_done_sync(self) -> None:
+        """:meth:`task_done` for synchronous code (Curio's name).  Never blocks."""
+        self.task_done()
+
     def join(self) -> Any:
         """Wait until every item put has been marked done with
         :meth:`task_done` (``await q.join()`` in async code)."""
         factory = _async_waiter_factory()
         if factory is None:
-            with self._lock:
-                if self._unfinished == 0:
-                    return None
-                w = _ThreadWaiter()
-                self._joiners.append(w)
-            w.wait()
+            self._join_blocking()
             return None
         return self._join_async(factory)
+
+    def join_sync(self) -> None:
+        """Block the calling thread until every item put has been marked done
+        (Curio's explicitly synchronous :meth:`join`).
+
+        In a thread that runs a curionet kernel it raises ``RuntimeError``
+        instead of blocking when items are unfinished: the kernel would stop,
+        and with it any task that was to finish them.  Use ``await q.join()``
+        there."""
+        if current_kernel() is not None:
+            with self._lock:
+                if self._unfinished == 0:
+                    return
+            raise RuntimeError("join_sync() would block the kernel; use 'await q.join()' in a task")
+        self._join_blocking()
+
+    def _join_blocking(self) -> None:
+        with self._lock:
+            if self._unfinished == 0:
+                return
+            w = _ThreadWaiter()
+            self._joiners.append(w)
+        w.wait()
 
     async def _join_async(self, factory: Any) -> None:
         with self._lock:

@@ -133,3 +133,40 @@ async def test_socket_gettimeout_and_makefile_keywords() -> None:
             a.makefile("rb", encoding="utf-8")  # a binary stream has no encoding
         with pytest.raises(RuntimeError):
             a.makefile("r")
+
+
+def test_universal_queue_join_sync_and_task_done_sync() -> None:
+    import threading
+
+    from curionet.queue import UniversalQueue
+
+    q = UniversalQueue()
+    for i in range(3):
+        q.put(i)
+    got: list[int] = []
+
+    def worker() -> None:
+        for _ in range(3):
+            got.append(q.get())
+            q.task_done_sync()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    q.join_sync()  # returns once every item was marked done
+    t.join()
+    assert got == [0, 1, 2]
+    with pytest.raises(ValueError):
+        q.task_done_sync()
+
+
+async def test_universal_queue_join_sync_refuses_to_block_the_kernel() -> None:
+    from curionet.queue import UniversalQueue
+
+    q = UniversalQueue()
+    q.join_sync()  # nothing unfinished: returns at once
+    await q.put(1)
+    with pytest.raises(RuntimeError, match="await"):
+        q.join_sync()  # would block the kernel that must run the consumers
+    await q.get()
+    await q.task_done()
+    await q.join()
