@@ -21,6 +21,8 @@ __all__ = [
     "iscoroutinefunction",
     "instantiate_coroutine",
     "awaitable",
+    "asyncioable",
+    "finalize",
     "from_coroutine",
 ]
 
@@ -91,6 +93,77 @@ def awaitable(syncfunc: Callable[..., Any]) -> Callable[[Callable[..., Any]], Ca
         return wrapper
 
     return decorate
+
+
+def asyncioable(awaitablefunc: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: add an asyncio version to a function made by
+    :func:`awaitable` (Curio's ``meta.asyncioable``)::
+
+        def spam(): ...               # synchronous callers
+
+        @awaitable(spam)
+        async def spam(): ...         # curionet tasks
+
+        @asyncioable(spam)
+        async def spam(): ...         # coroutines running under asyncio
+
+    The call goes to the curionet version when a curionet kernel runs in the
+    calling thread, to the asyncio version when an asyncio loop runs there,
+    and to the synchronous function otherwise.  The three functions must
+    take the same arguments."""
+    syncfunc = getattr(awaitablefunc, "_syncfunc", None)
+    curiofunc = getattr(awaitablefunc, "_asyncfunc", None)
+    if syncfunc is None or curiofunc is None:
+        raise TypeError("asyncioable() expects a function made by @awaitable(...)")
+
+    def decorate(aiofunc: Callable[..., Any]) -> Callable[..., Any]:
+        if not iscoroutinefunction(aiofunc):
+            raise TypeError(f"@asyncioable({syncfunc.__name__}) must decorate an async function")
+
+        @functools.wraps(aiofunc)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if current_kernel() is not None:
+                return curiofunc(*args, **kwargs)
+            if _asyncio_running():
+                return aiofunc(*args, **kwargs)
+            return syncfunc(*args, **kwargs)
+
+        wrapper._awaitable = True  # type: ignore[attr-defined]
+        wrapper._syncfunc = syncfunc  # type: ignore[attr-defined]
+        wrapper._asyncfunc = curiofunc  # type: ignore[attr-defined]
+        wrapper._asynciofunc = aiofunc  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+class finalize:
+    """Async context manager that closes an async generator when the block
+    ends, however it ends (Curio's ``meta.finalize``)::
+
+        async with finalize(agen()) as gen:
+            async for item in gen:
+                if item == stop:
+                    break          # gen.aclose() runs here, in this task
+
+    Without it, an async generator abandoned mid-iteration is finalised
+    later by the garbage collector, outside any task, and a ``finally``
+    block in it that awaits (a lock, a socket close) cannot run properly.
+    An object that is not an async generator (has no ``aclose``) is handed
+    through unchanged."""
+
+    __slots__ = ("_aobj",)
+
+    def __init__(self, aobj: Any) -> None:
+        self._aobj = aobj
+
+    async def __aenter__(self) -> Any:
+        return self._aobj
+
+    async def __aexit__(self, ty: Any, val: Any, tb: Any) -> None:
+        aclose = getattr(self._aobj, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _asyncio_running() -> bool:

@@ -170,3 +170,56 @@ async def test_universal_queue_join_sync_refuses_to_block_the_kernel() -> None:
     await q.get()
     await q.task_done()
     await q.join()
+
+
+async def test_meta_finalize_closes_an_async_generator() -> None:
+    from curionet.meta import finalize
+
+    log: list[str] = []
+
+    async def numbers() -> Any:
+        try:
+            for i in range(10):
+                yield i
+        finally:
+            await curionet.sleep(0)  # cleanup that needs the kernel
+            log.append("closed")
+
+    async with finalize(numbers()) as agen:
+        async for i in agen:
+            if i == 2:
+                break
+    assert log == ["closed"]
+    with pytest.raises(KeyError):
+        async with finalize(numbers()) as agen:
+            async for _ in agen:
+                raise KeyError("inside")
+    assert log == ["closed", "closed"]
+    async with finalize(iter([1])) as it:  # not an async generator: passed through
+        assert next(it) == 1
+
+
+def test_meta_asyncioable_picks_the_version_for_the_caller() -> None:
+    import asyncio
+
+    from curionet.meta import asyncioable, awaitable
+
+    def spam(x: int) -> str:
+        return f"sync {x}"
+
+    @awaitable(spam)
+    async def spam(x: int) -> str:  # noqa: F811
+        return f"curionet {x}"
+
+    @asyncioable(spam)
+    async def spam(x: int) -> str:  # noqa: F811
+        return f"asyncio {x}"
+
+    async def call() -> str:
+        return await spam(1)  # type: ignore[no-any-return]
+
+    assert spam(1) == "sync 1"
+    assert curionet.run(call) == "curionet 1"
+    assert asyncio.run(call()) == "asyncio 1"
+    with pytest.raises(TypeError):
+        asyncioable(lambda: None)
