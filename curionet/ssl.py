@@ -1,10 +1,11 @@
 """Curio's ``ssl`` module: TLS for curionet sockets.
 
 ``from curionet import ssl`` gives every name of the standard :mod:`ssl`
-module, plus async replacements: :class:`SSLContext` (whose
-:meth:`~SSLContext.wrap_socket` is a coroutine returning a
-:class:`curionet.kernel.io.Socket`), :func:`create_default_context`,
-:func:`wrap_socket` and :func:`get_server_certificate`.
+module, plus async replacements: :class:`CurioSSLContext` (a stdlib context
+whose :meth:`~CurioSSLContext.wrap_socket` is a coroutine returning a
+:class:`curionet.kernel.io.Socket`), :class:`SSLContext` (one built from the
+stdlib's arguments), :func:`create_default_context`, :func:`wrap_socket` and
+:func:`get_server_certificate`.
 
 The handshake is non-blocking: ``SSLWantRead``/``SSLWantWrite`` are handled
 inside the socket, which waits for the right readiness and retries.
@@ -28,10 +29,13 @@ import ssl as _ssl
 from ssl import *  # noqa: F403 - re-export the stdlib names, as Curio does
 from typing import Any
 
+from .errors import TaskTimeout
 from .kernel.io import Socket
+from .kernel.time import timeout_after
 
 __all__ = [n for n in dir(_ssl) if not n.startswith("_") and n not in ("socket", "os", "sys", "warnings")] + [
     "SSLContext",
+    "CurioSSLContext",
     "create_default_context",
     "wrap_socket",
     "get_server_certificate",
@@ -40,7 +44,7 @@ __all__ = [n for n in dir(_ssl) if not n.startswith("_") and n not in ("socket",
 
 def _stdlib_context(context: Any) -> _ssl.SSLContext:
     """The stdlib context behind *context* (ours or the stdlib's)."""
-    if isinstance(context, _SSLContext):
+    if isinstance(context, CurioSSLContext):
         return context._context
     if isinstance(context, _ssl.SSLContext):
         return context
@@ -84,24 +88,24 @@ async def _wrap(context: _ssl.SSLContext, sock: Any, *, server_side: bool = Fals
     return wrapped
 
 
-class _SSLContext:
+class CurioSSLContext:
     """A stdlib :class:`ssl.SSLContext` whose :meth:`wrap_socket` is a
-    coroutine returning a curionet :class:`~curionet.kernel.io.Socket`.
+    coroutine returning a curionet :class:`~curionet.kernel.io.Socket`
+    (Curio's name): ``CurioSSLContext(ssl.create_default_context())``.
 
-    Built from the same arguments as :class:`ssl.SSLContext`, or around an
-    existing stdlib context with ``SSLContext.wrap(ctx)``.  Every other
-    attribute (``load_cert_chain``, ``verify_mode``, ``set_alpn_protocols``
-    ...) is the stdlib context's."""
+    Every other attribute (``load_cert_chain``, ``verify_mode``,
+    ``set_alpn_protocols`` ...) is the stdlib context's.  :class:`SSLContext`
+    builds one from the stdlib's constructor arguments."""
 
-    def __init__(self, protocol: int = _ssl.PROTOCOL_TLS_CLIENT, *args: Any, **kwargs: Any) -> None:
-        self._context = _ssl.SSLContext(protocol, *args, **kwargs)
+    def __init__(self, context: _ssl.SSLContext) -> None:
+        if not isinstance(context, _ssl.SSLContext):
+            raise TypeError(f"expected an ssl.SSLContext, got {type(context).__name__}")
+        self._context = context
 
     @classmethod
-    def wrap(cls, context: _ssl.SSLContext) -> _SSLContext:
+    def wrap(cls, context: _ssl.SSLContext) -> CurioSSLContext:
         """A curionet context sharing the stdlib *context*."""
-        self = cls.__new__(cls)
-        self._context = context
-        return self
+        return CurioSSLContext(context)
 
     def __getattr__(self, name: str) -> Any:
         if name == "_context":
@@ -115,7 +119,7 @@ class _SSLContext:
             setattr(self._context, name, value)
 
     def __repr__(self) -> str:
-        return f"<curionet.ssl.SSLContext {self._context!r}>"
+        return f"<curionet.ssl.{type(self).__name__} {self._context!r}>"
 
     async def wrap_socket(self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
                           suppress_ragged_eofs: bool = True, server_hostname: str | None = None,
@@ -131,16 +135,20 @@ class _SSLContext:
                            server_hostname=server_hostname, session=session)  # fmt: skip
 
 
-# Curio's name for the async context class.
-SSLContext = _SSLContext  # type: ignore[misc,assignment]
+class SSLContext(CurioSSLContext):  # type: ignore[no-redef]
+    """A :class:`CurioSSLContext` around a new stdlib context built from the
+    arguments of :class:`ssl.SSLContext` (default: a client context)."""
+
+    def __init__(self, protocol: int = _ssl.PROTOCOL_TLS_CLIENT, *args: Any, **kwargs: Any) -> None:
+        super().__init__(_ssl.SSLContext(protocol, *args, **kwargs))
 
 
 def create_default_context(  # type: ignore[no-redef]
     purpose: Any = _ssl.Purpose.SERVER_AUTH, *, cafile: str | None = None, capath: str | None = None,
     cadata: Any = None,
-) -> _SSLContext:
-    """Like :func:`ssl.create_default_context`, returning a :class:`SSLContext`."""
-    return _SSLContext.wrap(_ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata))
+) -> CurioSSLContext:
+    """Like :func:`ssl.create_default_context`, returning a :class:`CurioSSLContext`."""
+    return CurioSSLContext(_ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata))
 
 
 async def wrap_socket(  # type: ignore[no-redef]
@@ -177,10 +185,14 @@ async def wrap_socket(  # type: ignore[no-redef]
 
 
 async def get_server_certificate(  # type: ignore[no-redef]
-    addr: tuple[str, int], ssl_version: Any = None, ca_certs: str | None = None
+    addr: tuple[str, int], ssl_version: Any = None, ca_certs: str | None = None, timeout: float | None = None
 ) -> str:
     """The PEM certificate of the TLS server at *addr* (not verified unless
-    *ca_certs* is given)."""
+    *ca_certs* is given).
+
+    With *timeout* (seconds, on the kernel's clock), connecting and the
+    handshake together may take that long, then ``TimeoutError`` is raised,
+    as the standard library's function does."""
     from .socket import create_connection as _create_connection
 
     ctx = _ssl.SSLContext(ssl_version if ssl_version is not None else _ssl.PROTOCOL_TLS_CLIENT)
@@ -190,7 +202,18 @@ async def get_server_certificate(  # type: ignore[no-redef]
         ctx.verify_mode = _ssl.CERT_REQUIRED
     else:
         ctx.verify_mode = _ssl.CERT_NONE
-    sock = await _create_connection(addr)  # type: ignore[misc]
-    async with await _wrap(ctx, sock, server_hostname=addr[0]) as tls:
-        der = tls.getpeercert(True)
+
+    async def fetch() -> Any:
+        sock = await _create_connection(addr)  # type: ignore[misc]
+        async with await _wrap(ctx, sock, server_hostname=addr[0]) as tls:
+            return tls.getpeercert(True)
+
+    if timeout is None:
+        der = await fetch()
+    else:
+        try:
+            async with timeout_after(timeout):
+                der = await fetch()
+        except TaskTimeout as e:
+            raise TimeoutError(f"no certificate from {addr[0]}:{addr[1]} within {timeout} s") from e
     return _ssl.DER_cert_to_PEM_cert(der)

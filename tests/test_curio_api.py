@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl as stdlib_ssl
 from typing import Any
 
 import pytest
@@ -223,3 +224,57 @@ def test_meta_asyncioable_picks_the_version_for_the_caller() -> None:
     assert asyncio.run(call()) == "asyncio 1"
     with pytest.raises(TypeError):
         asyncioable(lambda: None)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: Any) -> Any:
+    import trustme
+
+    ca = trustme.CA()
+    server = stdlib_ssl.create_default_context(stdlib_ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(server)
+    client = stdlib_ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+async def _tls_server(server_ctx: Any) -> tuple[Any, int]:
+    from curionet import network
+
+    async def handler(client: Any, addr: Any) -> None:
+        async with client:
+            await client.recv(1)
+
+    sock = network.tcp_server_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    return await curionet.spawn(network.run_server, sock, handler, server_ctx), port
+
+
+async def test_curio_ssl_context_wraps_a_stdlib_context(tls: Any) -> None:
+    from curionet import socket, ssl
+
+    server_ctx, client_ctx = tls
+    task, port = await _tls_server(server_ctx)
+    ctx = ssl.CurioSSLContext(client_ctx)
+    assert ctx.verify_mode == stdlib_ssl.CERT_REQUIRED  # the stdlib context's attributes
+    assert isinstance(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), ssl.CurioSSLContext)
+    sock = await socket.create_connection(("127.0.0.1", port))
+    async with await ctx.wrap_socket(sock, server_hostname="localhost") as tls_sock:
+        assert tls_sock.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
+        # Usable wherever curionet takes an ssl context:
+    c = await curionet.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
+    await c.close()
+    await task.cancel()
+
+
+async def test_get_server_certificate_timeout(tls: Any) -> None:
+    from curionet import network, ssl
+
+    server_ctx, _ = tls
+    task, port = await _tls_server(server_ctx)
+    pem = await ssl.get_server_certificate(("127.0.0.1", port), timeout=30)
+    assert pem.startswith("-----BEGIN CERTIFICATE-----")
+    await task.cancel()
+    async with network.tcp_server_socket("127.0.0.1", 0) as silent:  # accepts nothing, says nothing
+        with pytest.raises(TimeoutError):
+            await ssl.get_server_certificate(silent.getsockname()[:2], timeout=0.05)
