@@ -4,7 +4,9 @@
 ``run(main, with_monitor=True)`` starts a :class:`Monitor`: a thread serving
 a line-oriented console on ``127.0.0.1:48802`` (``CURIONET_MONITOR_HOST`` /
 ``CURIONET_MONITOR_PORT`` override it; port ``0`` picks a free port, see
-:attr:`Monitor.address`).  Connect with ``python -m curionet monitor``.
+:attr:`Monitor.address`).  Connect with ``python -m curionet.monitor`` (as
+Curio's ``python -m curio.monitor``; ``-H HOST``, ``-p PORT``) or
+``python -m curionet monitor``.
 Commands:
 
 * ``ps``: every task with its id, state, cycles, name and where it waits
@@ -25,11 +27,12 @@ import concurrent.futures
 import os
 import select
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Monitor", "MONITOR_HOST", "MONITOR_PORT", "PROMPT"]
+__all__ = ["Monitor", "MONITOR_HOST", "MONITOR_PORT", "PROMPT", "monitor_client", "main"]
 
 MONITOR_HOST = "127.0.0.1"
 MONITOR_PORT = 48802
@@ -85,11 +88,11 @@ def _cancel(kernel: Any, arg: str) -> str:
 
 
 class Monitor:
-    """Serve the monitor console for *kernel* on ``host:port`` from a
-    background thread.  Call :meth:`close` to stop it (``run()`` does)."""
+    """Serve the monitor console for the kernel *kern* on ``host:port`` from
+    a background thread.  Call :meth:`close` to stop it (``run()`` does)."""
 
-    def __init__(self, kernel: Any, host: str | None = None, port: int | None = None) -> None:
-        self.kernel = kernel
+    def __init__(self, kern: Any, host: str | None = None, port: int | None = None) -> None:
+        self.kernel = kernel = kern
         host = host or os.environ.get("CURIONET_MONITOR_HOST", MONITOR_HOST)
         if port is None:
             port = int(os.environ.get("CURIONET_MONITOR_PORT", MONITOR_PORT))
@@ -208,3 +211,28 @@ class Monitor:
                 if client in self._clients:
                     self._clients.remove(client)
             client.close()
+
+
+# -- the client: python -m curionet.monitor ----------------------------------------
+
+
+def monitor_client(host: str, port: int) -> int:
+    """Run the interactive console client against the monitor at
+    ``host:port`` until the user quits (Curio's ``monitor_client``).
+    Returns the exit status."""
+    from .cli import main as cli_main
+
+    return cli_main(["monitor", "-H", host, "-p", str(port)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m curionet.monitor [-H HOST] [-p PORT] [-c COMMAND]``:
+    connect to the monitor of a running program (*argv* defaults to the
+    command line)."""
+    from .cli import main as cli_main
+
+    return cli_main(["monitor", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

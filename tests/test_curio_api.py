@@ -278,3 +278,28 @@ async def test_get_server_certificate_timeout(tls: Any) -> None:
     async with network.tcp_server_socket("127.0.0.1", 0) as silent:  # accepts nothing, says nothing
         with pytest.raises(TimeoutError):
             await ssl.get_server_certificate(silent.getsockname()[:2], timeout=0.05)
+
+
+async def _sleeper() -> None:
+    await curionet.sleep(1000)
+
+
+async def test_python_m_curionet_monitor_is_the_client() -> None:
+    """Curio's tutorial: ``python -m curio.monitor`` connects to a program
+    started with ``run(..., with_monitor=True)``."""
+    import sys
+
+    from curionet import subprocess
+    from curionet.kernel.traps import _get_kernel
+    from curionet.monitor import Monitor
+
+    mon = Monitor(await _get_kernel(), port=0)
+    try:
+        task = await curionet.spawn(_sleeper)
+        out = await subprocess.check_output(
+            [sys.executable, "-m", "curionet.monitor", "-p", str(mon.address[1])], input=b"ps\nquit\n"
+        )
+        assert b"_sleeper" in out and b"TIME_SLEEP" in out
+        await task.cancel()
+    finally:
+        mon.close()
