@@ -187,13 +187,13 @@ def aopen(*args: Any, **kwargs: Any) -> AsyncFile:
     return AsyncFile(None, args, kwargs)
 
 
-async def anext(ait: Any, default: Any = _MISSING) -> Any:
-    """Return the next item of the async iterator *ait* (Curio's
-    ``curio.file.anext``); at the end return *default* if given, else raise
-    ``StopAsyncIteration``."""
+async def anext(f: Any, sentinel: Any = _MISSING) -> Any:
+    """Return the next item of the async iterator *f* (Curio's
+    ``curio.file.anext``, e.g. the next line of an :class:`AsyncFile`); at
+    the end return *sentinel* if given, else raise ``StopAsyncIteration``."""
     try:
-        return await ait.__anext__()
+        return await f.__anext__()
     except StopAsyncIteration:
-        if default is _MISSING:
+        if sentinel is _MISSING:
             raise
-        return default
+        return sentinel

@@ -20,6 +20,7 @@ for example, losing connection attempts.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import os
@@ -34,6 +35,7 @@ from .traps import _cancel_task, _get_current, _scheduler_wait, _spawn
 
 __all__ = [
     "Task",
+    "ContextTask",
     "TaskGroup",
     "spawn",
     "current_task",
@@ -244,6 +246,54 @@ class Task:
         return first
 
 
+class _ContextCoroutine:
+    """What the kernel drives for a :class:`ContextTask`: the task's coroutine,
+    each step of which runs inside the task's ``contextvars.Context``.  Every
+    other attribute (``cr_frame``, ``cr_await``, ``__qualname__`` ...) is the
+    coroutine's own, so ``where()`` and the monitor see through it."""
+
+    __slots__ = ("_coro", "_context")
+
+    def __init__(self, coro: Any, context: contextvars.Context) -> None:
+        self._coro = coro
+        self._context = context
+
+    def send(self, value: Any) -> Any:
+        return self._context.run(self._coro.send, value)
+
+    def throw(self, exc: BaseException) -> Any:
+        return self._context.run(self._coro.throw, exc)
+
+    def close(self) -> None:
+        self._context.run(self._coro.close)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._coro, name)
+
+    def __repr__(self) -> str:
+        return repr(self._coro)
+
+
+class ContextTask(Task):
+    """A task that runs in its own copy of the ``contextvars`` context
+    (Curio's ``ContextTask``): ``Kernel(taskcls=ContextTask)`` or
+    ``run(main, taskcls=ContextTask)``.
+
+    A task starts with a copy of the context of the task that spawned it (the
+    main task: of the thread that called ``run()``), so values set before a
+    ``spawn`` are inherited and values set afterwards, in either task, stay
+    in that task."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], kernel: Any, task_id: int, daemon: bool = False) -> None:
+        super().__init__(coro, kernel, task_id, daemon)
+        parent = getattr(kernel, "_current", None)
+        parent_context = getattr(parent, "_context", None)
+        self._context = parent_context.copy() if parent_context is not None else contextvars.copy_context()
+        self.coro = _ContextCoroutine(coro, self._context)  # type: ignore[assignment]
+
+
 async def spawn(corofunc: Any, *args: Any, daemon: bool = False) -> Task:
     """Start ``corofunc(*args)`` (or a coroutine object) as a new task."""
     return await _spawn(instantiate_coroutine(corofunc, args), daemon)
@@ -331,11 +381,12 @@ class TaskGroup:
             self._waiting._wake(1 if self._running else len(self._waiting))
 
     # -- public API -------------------------------------------------------
-    async def spawn(self, corofunc: Any, *args: Any, daemon: bool = False) -> Task:
-        """Start ``corofunc(*args)`` as a member of the group."""
+    async def spawn(self, coro: Any, *args: Any, daemon: bool = False) -> Task:
+        """Start ``coro(*args)`` (or the coroutine object *coro*) as a member
+        of the group."""
         if self._joined:
             raise RuntimeError("task group has already been joined")
-        task = await _spawn(instantiate_coroutine(corofunc, args), daemon)
+        task = await _spawn(instantiate_coroutine(coro, args), daemon)
         self._add(task)
         return task
 
@@ -474,16 +525,13 @@ class TaskGroup:
             raise StopAsyncIteration
         return task
 
-    def spawn_thread(self, func: Callable[..., Any], *args: Any, daemon: bool = False) -> Any:
+    async def spawn_thread(self, func: Callable[..., Any], *args: Any, daemon: bool = False) -> Any:
         """Start a thread in the group (see :func:`curionet.spawn_thread`)."""
         from ..thread import spawn_thread  # type: ignore[import-not-found]
 
-        async def _spawn_it() -> Any:
-            thread = await spawn_thread(func, *args, daemon=daemon)
-            self._add(thread)
-            return thread
-
-        return _spawn_it()
+        thread = await spawn_thread(func, *args, daemon=daemon)
+        self._add(thread)
+        return thread
 
 
 # ---------------------------------------------------------------------------
@@ -515,17 +563,18 @@ class _DisableCancellation:
             return await self._coro
 
 
-def disable_cancellation(corofunc: Any = None, *args: Any) -> Any:
+def disable_cancellation(coro: Any = None, *args: Any) -> Any:
     """Shield code from cancellation and timeouts.
 
     As a context manager (``async with disable_cancellation():``) it shields a
-    block; called with a function (``await disable_cancellation(f, x)``) it
-    shields one call.  A cancellation that arrives meanwhile stays pending and
-    is delivered at the first blocking operation after the shield ends.
+    block; called with a function (``await disable_cancellation(f, x)``) or a
+    coroutine it shields one call.  A cancellation that arrives meanwhile
+    stays pending and is delivered at the first blocking operation after the
+    shield ends.
     """
-    if corofunc is None:
+    if coro is None:
         return _DisableCancellation()
-    return _DisableCancellation(instantiate_coroutine(corofunc, args))
+    return _DisableCancellation(instantiate_coroutine(coro, args))
 
 
 async def check_cancellation(exc_type: Any = None) -> BaseException | None:
