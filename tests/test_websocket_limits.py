@@ -5,16 +5,20 @@
   allocated from the claimed length (compressed or not, whole or fragmented,
   server or client side).
 * Decompression stays bounded by the limit, across fragments too.
+* A closed connection is freed by reference counting alone: no cycles
+  between the connection, its tasks and the tracebacks they keep.
 
 Hand-built frames go over raw loopback sockets.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import struct
 import tracemalloc
+import weakref
 import zlib
 
 import pytest
@@ -23,6 +27,7 @@ from test_websocket_support import close_payload, frame, read_close, read_exactl
 from curionet import MockClock, TaskGroup, sleep, timeout_after
 from curionet.network import open_connection, tcp_server_socket
 from curionet.protocols.websocket import (
+    ConnectionClosed,
     ConnectionClosedError,
     WebSocketServer,
     websocket_connect,
@@ -309,3 +314,91 @@ async def test_compressed_bomb_across_fragments_is_bounded(caplog):
         assert peak - start < 8 * MiB, f"{(peak - start) / MiB:.1f} MiB while refusing a 64 MiB bomb"
         await assert_still_serving(server.port)
     no_errors_logged(caplog)
+
+
+# ---------------------------------------------------------------------------
+# Closed connections are freed at once
+# ---------------------------------------------------------------------------
+
+
+async def _count_alive(refs: list, server: WebSocketServer) -> list:
+    for _ in range(200):  # the server's side finishes just after the client's
+        if not server.connections and all(r() is None for r in refs):
+            break
+        await sleep(0.01)
+    return [r() for r in refs if r() is not None]
+
+
+async def test_closed_connections_are_freed_without_the_cycle_collector():
+    refs: list[weakref.ref] = []
+
+    async def handler(ws):
+        refs.append(weakref.ref(ws))
+        async for message in ws:
+            await ws.send(message)
+
+    gc.collect()
+    gc.disable()
+    try:
+        async with WebSocketServer("127.0.0.1", 0, handler) as server:
+            url = f"ws://127.0.0.1:{server.port}/"
+
+            async def one(i: int) -> None:
+                async with websocket_connect(url) as ws:
+                    refs.append(weakref.ref(ws))
+                    await ws.send(f"hello {i}")
+                    assert await ws.receive() == f"hello {i}"
+
+            for batch in range(20):
+                async with TaskGroup() as g:
+                    for i in range(50):
+                        await g.spawn(one, batch * 50 + i)
+            alive = await _count_alive(refs, server)
+            assert len(refs) == 2000
+            assert not alive, f"{len(alive)} closed WebSocket objects alive without gc: {alive[:3]}"
+    finally:
+        gc.enable()
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+@pytest.mark.parametrize("how", ["server closes", "handler crashes", "message too big"])
+async def test_connections_closed_other_ways_are_freed_too(how):
+    # The client never calls close(): the connection ends from the server's
+    # side (the keepalive, sleeping for 20 s, must not hold it).
+    refs: list[weakref.ref] = []
+
+    async def handler(ws):
+        refs.append(weakref.ref(ws))
+        if how == "server closes":
+            return
+        message = await ws.receive()
+        if how == "handler crashes":
+            raise RuntimeError("boom")
+        await ws.send(message)
+
+    # A logged failure's record keeps its traceback (and so the handler's
+    # frames); pytest's log capture keeps every record, a real handler does not.
+    logger = logging.getLogger("curionet")
+    quiet = logging.NullHandler()
+    logger.addHandler(quiet)
+    logger.propagate = False
+    gc.collect()
+    gc.disable()
+    try:
+        async with WebSocketServer("127.0.0.1", 0, handler, max_message_size=100) as server:
+            for _ in range(50):
+                ws = await websocket_connect(f"ws://127.0.0.1:{server.port}/")
+                refs.append(weakref.ref(ws))
+                await ws.send("x" * (1000 if how == "message too big" else 10))
+                with pytest.raises(ConnectionClosed):
+                    await ws.receive()
+                await ws.wait_closed()
+                del ws
+            alive = await _count_alive(refs, server)
+            assert len(refs) == 100
+            assert not alive, f"{len(alive)} closed WebSocket objects alive without gc: {alive[:3]}"
+    finally:
+        gc.enable()
+        logger.propagate = True
+        logger.removeHandler(quiet)

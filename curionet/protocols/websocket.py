@@ -705,7 +705,8 @@ class WebSocket:
                 if block.expired:
                     await self._fail(1011, "keepalive ping timeout")
                     return
-        except ConnectionClosed:
+        except (ConnectionClosed, CancelledError):
+            # Cancelled by _finish(): end quietly (see _reader).
             return
 
     # -- closing -------------------------------------------------------
@@ -843,11 +844,23 @@ class WebSocket:
                     return
         except (OSError, CurionetError):
             pass  # the transport failed (while answering a ping, say): 1006
+        except CancelledError:
+            # Cancelled by _finish(): end quietly.  A task that ends with an
+            # exception keeps it, its traceback keeps our frames and they
+            # keep this connection, in a cycle through self._reader_task;
+            # and the kernel may hold a cancelled task for a while (a
+            # sleeping keepalive stays in the timer heap until its time).
+            pass
         finally:
             if self.close_code is None:
                 self.close_code = 1006
                 self.close_reason = ""
             await self._abort()
+            keepalive = self._keepalive_task
+            if keepalive is not None and not keepalive.terminated:
+                # The connection is closed: a keepalive sleeping until its
+                # next ping would keep it in memory until then.
+                await keepalive.cancel(blocking=False)
 
     async def _handle_events(self, conn: Connection) -> bool:
         """Process pending events; False when the reader should stop."""
