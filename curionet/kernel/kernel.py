@@ -104,6 +104,13 @@ _sched_yield = getattr(os, "sched_yield", lambda: None)
 # An idle wait this short counts as request/response traffic worth spinning for.
 _SPIN_SHORT = 1e-3
 
+#: Default ``shutdown_timeout`` in seconds (see ``Kernel._shutdown``).
+SHUTDOWN_TIMEOUT = 5.0
+# A task still running this long after its cancellation at shutdown is
+# cancelled again; the delay doubles up to _RECANCEL_MAX.
+_RECANCEL_FIRST = 0.5
+_RECANCEL_MAX = 2.0
+
 # Sentinels returned by trap handlers.
 _SUSPEND = object()  # the task is blocked (or was rescheduled)
 _THROW = object()  # raise Kernel._throw_exc into the task right away
@@ -226,6 +233,10 @@ class Kernel:
     since it last went idle polls for I/O without blocking before it sleeps in
     ``epoll_wait``, unless recent spins found nothing (default 100 us, or
     ``$CURIONET_BUSY_POLL``; 0 turns it off; see the module's Discussion).
+    ``shutdown_timeout`` is how long (seconds) a shutdown waits for tasks that
+    keep running after being cancelled (named in a warning and cancelled
+    again meanwhile) before abandoning them (default 5, or
+    ``$CURIONET_SHUTDOWN_TIMEOUT``; ``float('inf')`` waits for ever).
     """
 
     def __init__(
@@ -238,8 +249,14 @@ class Kernel:
         clock: Any = None,
         max_select_timeout: float | None = None,
         busy_poll: float | None = None,
+        shutdown_timeout: float | None = None,
     ) -> None:
         self._clock = clock if clock is not None else SystemClock()
+        if shutdown_timeout is None:
+            shutdown_timeout = float(os.environ.get("CURIONET_SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT))
+        if not shutdown_timeout >= 0:
+            raise ValueError("shutdown_timeout must be >= 0")
+        self._shutdown_timeout = shutdown_timeout
         if busy_poll is None:
             busy_poll = float(os.environ.get("CURIONET_BUSY_POLL", BUSY_POLL))
         if busy_poll < 0:
@@ -432,37 +449,107 @@ class Kernel:
         return _SUSPEND
 
     def _shutdown(self) -> None:
-        """Cancel every remaining task, let them finish, close resources."""
-        if self._tasks:
-            _local.kernel = self
-            reaper_box: list[Task] = []
+        """Cancel every remaining task, let them finish, close resources.
 
-            async def _reaper() -> None:
-                # Loop: cleanup code may spawn new tasks while we wait.
-                while True:
-                    others = [t for t in self.tasks() if t is not reaper_box[0]]
-                    if not others:
-                        return
-                    for task in others:
-                        if not task.terminated and not task._cancel_requested:
-                            await traps._cancel_task(task, None)
-                    for task in others:
-                        await task.wait()
-
-            reaper = self._new_task(_reaper(), daemon=True)
-            reaper_box.append(reaper)
-            self._loop(reaper)
-        for cb in self._shutdown_callbacks:
+        Discussion: tasks that refuse to finish.  A task may catch its
+        cancellation and carry on.  One still running ``_RECANCEL_FIRST``
+        seconds after it was cancelled is named in a warning (the
+        ``curionet`` logger) with the place it waits at, and cancelled again
+        at whatever blocking call it has reached; again after twice that
+        delay, and so on (at most ``_RECANCEL_MAX`` apart).  Whatever is
+        still running ``shutdown_timeout`` seconds after the shutdown began
+        is abandoned with a second warning: its coroutine is closed and
+        ``run()`` returns.  An exception out of the wait (a Ctrl-C or
+        SIGTERM: see ``signal._run_guard``) abandons the rest at once.  The
+        kernel is closed in every case, so ``__exit__`` does not run the
+        shutdown a second time."""
+        reaper = None
+        try:
+            if self._tasks:
+                _local.kernel = self
+                reaper = self._new_task(self._reap(), daemon=True)
+                reaper.name = "kernel shutdown"
+                self._loop(reaper)
+        except BaseException as e:
+            left = [t for t in self.tasks() if t is not reaper]
+            if left:
+                log.warning("kernel shutdown interrupted by %s: abandoning %s",
+                            type(e).__name__, "; ".join(_describe(t) for t in left))  # fmt: skip
+            raise
+        finally:
             try:
-                cb()
-            except Exception:  # pragma: no cover - defensive
-                log.exception("kernel shutdown callback failed")
-        self._poller.close()
-        if self._notify_sock is not None:
-            for s in self._notify_sock:
-                s.close()
-            self._notify_sock = None
-        self._closed = True
+                self._abandon()
+                for cb in self._shutdown_callbacks:
+                    try:
+                        cb()
+                    except Exception:  # pragma: no cover - defensive
+                        log.exception("kernel shutdown callback failed")
+            finally:
+                self._poller.close()
+                if self._notify_sock is not None:
+                    for s in self._notify_sock:
+                        s.close()
+                    self._notify_sock = None
+                self._closed = True
+
+    async def _reap(self) -> None:
+        """The shutdown task: cancel every other task until none is left
+        (see :meth:`_shutdown`)."""
+        from .time import ignore_after
+
+        me = await traps._get_current()
+        now = self._now
+        deadline = now() + self._shutdown_timeout
+        delay = _RECANCEL_FIRST
+        cancels: dict[Task, int] = {}
+
+        async def wait_all(tasks: list[Task]) -> None:
+            for t in tasks:
+                await t.wait()
+
+        # Loop: cleanup code may spawn new tasks while we wait.
+        while True:
+            others = [t for t in self.tasks() if t is not me]
+            if not others:
+                return
+            for t in others:
+                if not t._cancel_requested:
+                    cancels[t] = 1
+                    await traps._cancel_task(t, None)
+            async with ignore_after(max(0.0, min(delay, deadline - now()))) as waited:
+                await wait_all(others)
+            if not waited.expired:
+                continue
+            stubborn = [t for t in others if not t.terminated]
+            if now() >= deadline:
+                for t in stubborn:
+                    log.warning("kernel shutdown: abandoning %s, still running after %d cancellations "
+                                "and %g s (shutdown_timeout)", _describe(t), cancels.get(t, 1),
+                                self._shutdown_timeout)  # fmt: skip
+                return
+            for t in stubborn:
+                if cancels.setdefault(t, 1) == 1:  # (or cancelled before the shutdown)
+                    log.warning("kernel shutdown: %s ignored its cancellation; cancelling it again",
+                                _describe(t))  # fmt: skip
+                cancels[t] += 1
+                await traps._cancel_task(t, None)
+            delay = min(2 * delay, _RECANCEL_MAX)
+
+    def _abandon(self) -> None:
+        """Forget the tasks left after a shutdown: close their coroutines
+        (``GeneratorExit`` runs their ``finally`` blocks; one that awaits in
+        there can no longer block, and its error is ignored)."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        self._ready.clear()
+        for t in tasks:
+            t._state = TERMINATED
+            t._reason = "TERMINATED"
+            t.terminated = True
+            try:
+                t.coro.close()
+            except Exception:
+                pass
 
     # ------------------------------------------------------------------
     # Cross-thread wake-ups (used by threads, signals, futures)
@@ -591,6 +678,7 @@ class Kernel:
                                 a.suspended(task, None)
                         self._terminate(task, None, e)
                         if isinstance(e, (KeyboardInterrupt, SystemExit)) and task is not main:
+                            task._exc_unretrieved = False  # run() raises it
                             self._current = None
                             raise
                         break
@@ -975,6 +1063,12 @@ class Kernel:
             task._deadlines = None
         self._arm_timeout(task)
         return self._now()
+
+
+def _describe(task: Task) -> str:
+    filename, lineno = task.where()
+    where = f" at {filename}:{lineno}" if filename else ""
+    return f"task {task.id} ({task.name}){where}"
 
 
 def run(corofunc: Any, *args: Any, debug: Any = None, selector: Any = None,
