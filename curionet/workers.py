@@ -310,12 +310,14 @@ def _thread_pool(kernel: Any) -> _ThreadPool:
 
 
 async def run_in_thread(
-    func: Callable[..., Any], *args: Any, call_on_cancel: Callable[[concurrent.futures.Future[Any]], Any] | None = None
+    callable: Callable[..., Any],
+    *args: Any,
+    call_on_cancel: Callable[[concurrent.futures.Future[Any]], Any] | None = None,
 ) -> Any:
-    """Run ``func(*args)`` in a worker thread and return its result.
+    """Run ``callable(*args)`` in a worker thread and return its result.
 
     The calling task waits in the kernel; other tasks keep running.  An
-    exception raised by *func* is re-raised here with its original traceback.
+    exception raised by *callable* is re-raised here with its original traceback.
 
     If the task is cancelled, the cancellation is raised at once, but the
     thread cannot be stopped: it finishes the call in the background and
@@ -332,7 +334,7 @@ async def run_in_thread(
     slots = pool.slots
     await slots.acquire()
     try:
-        job = _Job(func, args)
+        job = _Job(callable, args)
         pool.submit(job)
     except BaseException:
         slots.release()
@@ -340,8 +342,8 @@ async def run_in_thread(
     try:
         await _future_wait(job)
     except BaseException:
-        # Cancelled: the worker still runs func and keeps the slot.
-        _abandon(job, _Abandoned(kernel, slots.release, func, call_on_cancel))
+        # Cancelled: the worker still runs callable and keeps the slot.
+        _abandon(job, _Abandoned(kernel, slots.release, callable, call_on_cancel))
         raise
     slots.release()
     exc = job.exc
@@ -366,30 +368,32 @@ class _Turn:
 
 
 async def block_in_thread(
-    func: Callable[..., Any], *args: Any, call_on_cancel: Callable[[concurrent.futures.Future[Any]], Any] | None = None
+    callable: Callable[..., Any],
+    *args: Any,
+    call_on_cancel: Callable[[concurrent.futures.Future[Any]], Any] | None = None,
 ) -> Any:
-    """Like :func:`run_in_thread`, but at most one thread runs *func* at a
+    """Like :func:`run_in_thread`, but at most one thread runs *callable* at a
     time however many tasks call it: the others wait their turn in the
     kernel, not in threads.  Meant for callables that block for an unknown
     time on a shared resource (``queue.Queue.get``, a foreign lock).
 
     A cancelled call keeps the turn until its thread has finished the call
-    (otherwise the next call would run *func* beside it); ``call_on_cancel``
+    (otherwise the next call would run *callable* beside it); ``call_on_cancel``
     is as for :func:`run_in_thread`."""
     kernel = current_kernel() or await _get_kernel()
     pool = _thread_pool(kernel)
     turns = pool.exclusive
-    turn = turns.get(func)
+    turn = turns.get(callable)
     if turn is None:
-        turn = turns[func] = _Turn()
+        turn = turns[callable] = _Turn()
     turn.users += 1
 
     def done() -> None:
         turn.busy = False
         turn.users -= 1
         if turn.users == 0:
-            if turns.get(func) is turn:
-                del turns[func]
+            if turns.get(callable) is turn:
+                del turns[callable]
         else:
             turn.waiting._wake(1)
 
@@ -398,8 +402,8 @@ async def block_in_thread(
             await _scheduler_wait(turn.waiting, "THREAD_EXCLUSIVE")
     except BaseException:
         turn.users -= 1
-        if turn.users == 0 and turns.get(func) is turn:
-            del turns[func]
+        if turn.users == 0 and turns.get(callable) is turn:
+            del turns[callable]
         raise
     turn.busy = True
     slots = pool.slots
@@ -414,7 +418,7 @@ async def block_in_thread(
         done()
 
     try:
-        job = _Job(func, args)
+        job = _Job(callable, args)
         pool.submit(job)
     except BaseException:
         release()
@@ -422,7 +426,7 @@ async def block_in_thread(
     try:
         await _future_wait(job)
     except BaseException:
-        _abandon(job, _Abandoned(kernel, release, func, call_on_cancel))
+        _abandon(job, _Abandoned(kernel, release, callable, call_on_cancel))
         raise
     release()
     exc = job.exc
@@ -582,12 +586,12 @@ class _ProcessPool:
             w.close()
 
 
-async def run_in_process(func: Callable[..., Any], *args: Any) -> Any:
-    """Run ``func(*args)`` in a worker process and return its result.
+async def run_in_process(callable: Callable[..., Any], *args: Any) -> Any:
+    """Run ``callable(*args)`` in a worker process and return its result.
 
-    *func*, *args* and the result travel by pickle, so *func* must be
+    *callable*, *args* and the result travel by pickle, so *callable* must be
     importable by the worker (a module-level function).  An exception raised
-    by *func* is re-raised here with the worker's traceback as ``__cause__``.
+    by *callable* is re-raised here with the worker's traceback as ``__cause__``.
     If the task is cancelled, the worker is terminated and reaped before the
     cancellation propagates."""
     kernel: Any = current_kernel() or await _get_kernel()
@@ -596,7 +600,7 @@ async def run_in_process(func: Callable[..., Any], *args: Any) -> Any:
         pool = kernel._curionet_process_pool = _ProcessPool()
         kernel._shutdown_callbacks.append(pool.close)
     # Pickling errors surface here, before any worker is involved.
-    data = pickle.dumps((func, args), pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps((callable, args), pickle.HIGHEST_PROTOCOL)
     slots = pool.slots
     await slots.acquire()
     try:

@@ -503,10 +503,6 @@ PENDING = {
     "curionet.thread.AsyncThread",
     "curionet.thread.AsyncThread.start",
     "curionet.thread.AsyncThread.AWAIT",
-    # curionet/workers.py: Curio's first parameter is called ``callable``
-    "curionet.workers.run_in_thread",
-    "curionet.workers.block_in_thread",
-    "curionet.workers.run_in_process",
 }
 _PENDING_MARK = pytest.mark.xfail(strict=True, reason="pending: thread/time signatures")
 
