@@ -12,13 +12,11 @@ keeps running.
 from __future__ import annotations
 
 import socket as _socket
-import threading
-from concurrent.futures import Future
 from socket import *  # noqa: F403 - re-export every constant, as Curio does
 from typing import Any
 
 from .kernel.io import Socket
-from .kernel.traps import _future_wait
+from .workers import run_in_thread
 
 __all__ = list(_socket.__all__)
 
@@ -45,27 +43,16 @@ def fromfd(fd: int, family: int, type: int, proto: int = 0) -> Socket:  # type: 
 
 
 # -- blocking lookups in threads ------------------------------------------
-def _run_in_thread(func: Any, *args: Any) -> Future[Any]:
-    fut: Future[Any] = Future()
-
-    def _worker() -> None:
-        if not fut.set_running_or_notify_cancel():  # pragma: no cover
-            return
-        try:
-            fut.set_result(func(*args))
-        except BaseException as e:
-            fut.set_exception(e)
-
-    threading.Thread(target=_worker, name="curionet-resolver", daemon=True).start()
-    return fut
+def _discard(fut: Any) -> None:
+    """A lookup whose caller was cancelled: its answer or error is of no use."""
 
 
 async def _blocking(func: Any, *args: Any) -> Any:
-    """Run ``func(*args)`` in a daemon thread; the task waits without blocking
-    the kernel.  If the task is cancelled, the lookup finishes unobserved."""
-    fut = _run_in_thread(func, *args)
-    await _future_wait(fut)
-    return fut.result()
+    """Run ``func(*args)`` in the kernel's bounded worker-thread pool; the task
+    waits without blocking the kernel.  If the task is cancelled, the lookup
+    finishes in its thread (holding its pool slot until then) and its outcome
+    is dropped."""
+    return await run_in_thread(func, *args, call_on_cancel=_discard)
 
 
 async def getaddrinfo(  # type: ignore[no-redef]
