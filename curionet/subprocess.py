@@ -16,11 +16,24 @@ Cancellation, as in Curio: a cancelled ``Popen.wait()`` or
 A cancelled :func:`run` / :func:`check_output` kills the child and reaps it
 before the cancellation propagates, and so does leaving an
 ``async with Popen(...)`` block by an exception: no zombie is left behind.
+
+Discussion: a curionet stream as the child's stdin, stdout or stderr.  A
+curionet stream or socket is non-blocking, and ``O_NONBLOCK`` belongs to the
+open file, which the child shares: a child reading an empty non-blocking
+stdin gets ``EAGAIN`` (most programs take it for the end of the input), one
+writing to a full non-blocking pipe fails.  Clearing the flag around the
+fork does not help (the parent setting it back also changes the child's
+file), and neither does a ``dup()`` (same open file).  So a pipe is opened
+again through ``/proc/self/fd`` (a new open file of the same pipe, blocking,
+given to the child; the parent's stream stays non-blocking and usable).  A
+socket cannot be opened again: it is put in blocking mode and handed over to
+the child, as Curio does; close it in the parent.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess as _subprocess
 from subprocess import (
     DEVNULL as DEVNULL,
@@ -54,6 +67,36 @@ __all__ = [
 ]
 
 
+def _blocking_for_child(arg: Any, reading: bool, opened: list[int]) -> Any:
+    """The ``stdin``/``stdout``/``stderr`` argument to give the standard
+    library for *arg*: a blocking descriptor where *arg* is a non-blocking
+    one (a curionet stream or socket); see the module's Discussion.  A
+    descriptor opened here is added to *opened* (for the caller to close)."""
+    if arg is None or (isinstance(arg, int) and arg < 0):  # PIPE, STDOUT, DEVNULL
+        return arg
+    try:
+        fd = arg if isinstance(arg, int) else arg.fileno()
+        if os.get_blocking(fd):
+            return arg
+        fifo = stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return arg  # not a descriptor: subprocess.Popen reports it
+    if fifo:
+        # O_NONBLOCK here only so that opening a pipe with no writer (or
+        # no reader) left does not block; the child's file is blocking.
+        mode = os.O_RDONLY if reading else os.O_WRONLY
+        try:
+            new = os.open(f"/proc/self/fd/{fd}", mode | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            pass  # no /proc, or no reader for a write end: hand the file over
+        else:
+            opened.append(new)
+            os.set_blocking(new, True)
+            return new
+    os.set_blocking(fd, True)
+    return arg
+
+
 class Popen:
     """An async wrapper around :class:`subprocess.Popen` (same arguments).
 
@@ -66,7 +109,15 @@ class Popen:
             if kwargs.get(key):
                 raise ValueError(f"curionet.subprocess.Popen pipes carry bytes: {key}= is not supported")
         kwargs["bufsize"] = 0
-        self._popen = _subprocess.Popen(args, **kwargs)
+        opened: list[int] = []
+        try:
+            for key in ("stdin", "stdout", "stderr"):
+                if key in kwargs:
+                    kwargs[key] = _blocking_for_child(kwargs[key], key == "stdin", opened)
+            self._popen = _subprocess.Popen(args, **kwargs)
+        finally:
+            for fd in opened:
+                os.close(fd)
         p = self._popen
         self.stdin = FileStream(p.stdin) if p.stdin is not None else None
         self.stdout = FileStream(p.stdout) if p.stdout is not None else None

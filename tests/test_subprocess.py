@@ -1,14 +1,18 @@
 """curionet.subprocess: Popen, communicate, run, check_output."""
 
 import os
+import socket
 import sys
 
 import pytest
 
 import curionet
-from curionet import subprocess
+from curionet import subprocess, timeout_after
+from curionet.kernel.io import FileStream
+from curionet.socket import socketpair
 
 PY = sys.executable
+GUARD = 20.0  # seconds: a child that misreads its stdin makes the test fail, not hang
 
 
 def _gone(pid):
@@ -122,3 +126,61 @@ async def test_cancelled_communicate_reaps_a_child_that_already_exited():
         await curionet.timeout_after(0.1, p.communicate)
     await curionet.sleep(0.5)
     assert p.poll() == 0 and _gone(p.pid)
+
+
+# -- a curionet stream as the child's stdin/stdout ---------------------------
+# A curionet stream's descriptor is non-blocking, and O_NONBLOCK belongs to
+# the open file (shared with the child through fork).  A child reading an
+# empty non-blocking stdin sees EAGAIN ("EOF" to many programs); one writing a
+# full non-blocking stdout fails.  The child must get a blocking descriptor.
+
+READ_ALL = (
+    "import sys\n"
+    "print('started', flush=True)\n"
+    "data = sys.stdin.buffer.read()\n"
+    "print(len(data), data[:5], flush=True)\n"
+)
+
+
+async def test_pipe_stream_as_stdin_fed_after_the_child_started():
+    r, w = os.pipe()
+    reader = FileStream(open(r, "rb", buffering=0))
+    writer = FileStream(open(w, "wb", buffering=0))
+    async with subprocess.Popen([PY, "-c", READ_ALL], stdin=reader, stdout=subprocess.PIPE) as p:
+        # The parent's stream stays usable (non-blocking) for the kernel.
+        assert not os.get_blocking(reader.fileno())
+        await reader.close()
+        async with timeout_after(GUARD):
+            assert await p.stdout.readline() == b"started\n"
+            await writer.write(b"hello" + b"x" * 199_995)  # more than a pipe buffer
+            await writer.close()
+            out = await p.stdout.readall()
+            assert out == b"200000 b'hello'\n"
+            assert await p.wait() == 0
+
+
+async def test_socket_stream_as_stdin_fed_after_the_child_started():
+    a, b = socketpair()
+    async with b:
+        async with subprocess.Popen([PY, "-c", READ_ALL], stdin=a.as_stream(), stdout=subprocess.PIPE) as p:
+            await a.close()  # handed over to the child
+            async with timeout_after(GUARD):
+                assert await p.stdout.readline() == b"started\n"
+                await b.sendall(b"hello" * 1000)
+                await b.shutdown(socket.SHUT_WR)
+                assert await p.stdout.readall() == b"5000 b'hello'\n"
+                assert await p.wait() == 0
+
+
+async def test_pipe_stream_as_stdout_of_a_child_writing_more_than_a_pipe_holds():
+    r, w = os.pipe()
+    reader = FileStream(open(r, "rb", buffering=0))
+    writer = FileStream(open(w, "wb", buffering=0))
+    code = "import sys; sys.stdout.buffer.write(b'y' * 1_000_000)"
+    async with subprocess.Popen([PY, "-c", code], stdout=writer) as p:
+        await writer.close()
+        async with timeout_after(GUARD):
+            data = await reader.readall()
+            assert await p.wait() == 0
+    await reader.close()
+    assert len(data) == 1_000_000 and data == b"y" * 1_000_000
