@@ -165,7 +165,10 @@ class H11Server:
     in a thread.  An action is ``(status, headers, body)`` (sent with h11; a
     list body is sent piece by piece, 1 ms apart),
     ``bytes`` (written raw, then the connection is closed), ``"close"``
-    (close without answering) or ``"hang"`` (never answer)."""
+    (close without answering) or ``"hang"`` (never answer).
+
+    ``raw`` records the bytes of every request exactly as they arrived
+    (head and body, in arrival order over all connections)."""
 
     def __init__(self, app, ssl_context=None):
         self.app = app
@@ -177,6 +180,7 @@ class H11Server:
         self.connections = 0
         self.requests = 0
         self.live = 0  # connections the client has not closed yet
+        self.raw: list[bytes] = []
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._socks = []
@@ -219,6 +223,7 @@ class H11Server:
         conn = h11.Connection(h11.SERVER)
         sock.settimeout(0.1)
         req_no = 0
+        received = b""  # bytes of the request being read (and any that followed it)
         try:
             while not self._stop.is_set():
                 request = None
@@ -234,6 +239,7 @@ class H11Server:
                             continue
                         except OSError:
                             return
+                        received += data
                         conn.receive_data(data)
                         continue
                     if isinstance(event, h11.Request):
@@ -245,8 +251,12 @@ class H11Server:
                     elif isinstance(event, h11.ConnectionClosed):
                         return
                 req_no += 1
+                # Bytes h11 has not parsed yet belong to the next request.
+                left = len(conn.trailing_data[0])
                 with self.lock:
                     self.requests += 1
+                    self.raw.append(received[: len(received) - left])
+                received = received[len(received) - left :]
                 action = self.app(conn_no, req_no, request, body)
                 if action == "close":
                     return
@@ -481,3 +491,19 @@ def wait_until(predicate, timeout=5.0):
             return True
         time.sleep(0.005)
     return predicate()
+
+
+def split_raw(raw):
+    """A recorded request's ``(head lines, body)``: the request line and the
+    header lines as sent (names in their original case), and the body bytes
+    as they went over the wire (chunk framing included)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return head.decode("latin-1").split("\r\n"), body
+
+
+def header_lines(raw, name):
+    """Every header line of a recorded request whose name is *name* (any
+    case), in the order they were sent, as ``"Name: value"`` strings."""
+    lines, _ = split_raw(raw)
+    prefix = name.lower() + ":"
+    return [line for line in lines[1:] if line.lower().startswith(prefix)]

@@ -70,9 +70,9 @@ class _Progress:
 
 
 async def _get(args: Any) -> int:
-    headers = dict(args.header or [])
-    if args.json:
-        headers.setdefault("Accept", "application/json")
+    headers: list[tuple[str, str]] = list(args.header or [])  # repeated names all go out, in order
+    if args.json and not any(name.lower() == "accept" for name, _ in headers):
+        headers.append(("Accept", "application/json"))
     method = "HEAD" if args.head else "GET"
     timeout = Timeout(args.timeout)
     try:

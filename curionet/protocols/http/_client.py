@@ -33,6 +33,9 @@ DEFAULT_MAX_BODY_SIZE = 256 * 1024 * 1024
 _USER_AGENT = "curionet"
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = ("content-length", "content-type", "transfer-encoding", "content-encoding")
+# request.extensions key: the jar's cookies were added to the Cookie header,
+# whose explicit part (before the jar's) is the value.
+_EXPLICIT_COOKIE = "explicit_cookie"
 
 
 def _kernel_clock() -> Any:
@@ -52,6 +55,13 @@ def _is_https_upgrade(old: URL, new: URL) -> bool:
         old.scheme == "http" and new.scheme == "https" and old.host == new.host
         and old.port in (80, None) and new.port in (443, None)
     )  # fmt: skip
+
+
+def _join_cookie_fields(headers: Headers) -> None:
+    """Several Cookie fields become one (``"; "``-joined, RFC 6265 5.4)."""
+    fields = headers.get_list("cookie")
+    if len(fields) > 1:
+        headers["Cookie"] = "; ".join(fields)
 
 
 def _proxy_from_env(scheme: str) -> str | None:
@@ -131,7 +141,8 @@ class ClientSession:
         self.base_url = URL(base_url) if base_url is not None else None
         self.headers = Headers({"User-Agent": _USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING})
         if headers is not None:
-            self.headers.update(Headers(headers))
+            self.headers.update(headers)
+            _join_cookie_fields(self.headers)
         self.params = params
         self.auth = build_auth(auth)
         self.cookies = Cookies(cookies)
@@ -200,8 +211,8 @@ class ClientSession:
             full = URL(full, params=params)
         merged = self.headers.copy()
         if headers is not None:
-            for name, value in Headers(headers).multi_items():
-                merged[name] = value
+            merged.update(headers)
+            _join_cookie_fields(merged)
         stream = None
         if content is not None or data is not None or files is not None or json is not None:
             body_headers, stream = encode_request_body(content, data, files, json)
@@ -218,8 +229,7 @@ class ClientSession:
             extra = Cookies(self.cookies)
             for name, value in dict(cookies).items():
                 extra.set(name, value)
-            extra.set_cookie_header(request)
-            request.extensions["cookies_set"] = True
+            request.extensions[_EXPLICIT_COOKIE] = extra.set_cookie_header(request)
         return request
 
     # -- sending ----------------------------------------------------------------
@@ -275,10 +285,9 @@ class ClientSession:
             request = next_request
 
     async def _send_single(self, request: Request) -> Response:
-        if not request.extensions.get("cookies_set") and (self.cookies._maybe_any() or "cookie" in request.headers):
-            if "cookie" in request.headers:
-                del request.headers["cookie"]
-            self.cookies.set_cookie_header(request)
+        # With an empty jar (the common case) the request is left as it is.
+        if self.cookies._maybe_any() and _EXPLICIT_COOKIE not in request.extensions:
+            request.extensions[_EXPLICIT_COOKIE] = self.cookies.set_cookie_header(request)
         for hook in self.event_hooks["request"]:
             result = hook(request)
             if hasattr(result, "__await__"):
@@ -320,18 +329,26 @@ class ClientSession:
         if not url.fragment and request.url.fragment:
             url.fragment = request.url.fragment
         headers = request.headers.copy()
-        if not _same_origin(request.url, url) and not _is_https_upgrade(request.url, url):
+        same_origin = _same_origin(request.url, url) or _is_https_upgrade(request.url, url)
+        if not same_origin:
             for name in ("authorization", "proxy-authorization"):
                 if name in headers:
                     del headers[name]
         if "host" in headers:
             headers["Host"] = url.netloc
+        # The jar's cookies are chosen again for the new URL; an explicit
+        # Cookie header goes along to the same origin only (like Authorization).
         if "cookie" in headers:
+            explicit = request.extensions.get(_EXPLICIT_COOKIE)
+            if explicit is None:  # the jar added nothing: all of it is explicit
+                explicit = "; ".join(headers.get_list("cookie"))
             del headers["cookie"]
+            if explicit and same_origin:
+                headers["Cookie"] = explicit
         new = Request.__new__(Request)
         new.method = method
         new.url = url
-        new.extensions = {k: v for k, v in request.extensions.items() if k != "cookies_set"}
+        new.extensions = {k: v for k, v in request.extensions.items() if k != _EXPLICIT_COOKIE}
         if method != request.method or status in (301, 302, 303):
             if method == "GET" or status in (301, 302, 303):
                 for name in _BODY_HEADERS:

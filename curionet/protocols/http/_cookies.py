@@ -10,7 +10,7 @@ from typing import Any
 from ._request import Request
 from ._response import Response
 
-__all__ = ["Cookies"]
+__all__ = ["Cookies", "merge_cookie_header"]
 
 
 class _RequestShim:
@@ -52,6 +52,35 @@ class _RequestShim:
 
     def add_unredirected_header(self, name: str, value: str) -> None:
         self._request.headers[name] = value
+
+
+class _CaptureShim(_RequestShim):
+    """A request as the jar sees it when asked for its cookies alone: no
+    Cookie header yet, and the one the jar would add is kept here."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.value = ""
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() != "cookie" and name in self._request.headers
+
+    def add_unredirected_header(self, name: str, value: str) -> None:
+        if name.lower() == "cookie":
+            self.value = value
+
+
+def merge_cookie_header(explicit: str, from_jar: str) -> str:
+    """One Cookie value from an explicit header and the jar's cookies: the
+    explicit pairs first and unchanged, then each jar cookie whose name the
+    explicit header does not already have, joined with ``"; "``."""
+    if not explicit:
+        return from_jar
+    if not from_jar:
+        return explicit
+    names = {pair.partition("=")[0].strip() for pair in explicit.split(";")}
+    extra = [pair for pair in from_jar.split("; ") if pair.partition("=")[0] not in names]
+    return "; ".join([explicit, *extra])
 
 
 class _HeadersShim:
@@ -106,10 +135,28 @@ class Cookies(Mapping[str, str]):
         ``len(jar)`` (which walks every domain and path)."""
         return bool(getattr(self.jar, "_cookies", True))
 
-    def set_cookie_header(self, request: Request) -> None:
-        """Add a ``Cookie`` header for the cookies that match *request*."""
-        if len(self.jar):
-            self.jar.add_cookie_header(_RequestShim(request))  # type: ignore[arg-type]
+    def header_for(self, request: Request) -> str:
+        """The ``name=value; ...`` of the cookies that match *request* (its
+        URL's domain, path and scheme), ``""`` if none; *request* is not
+        changed."""
+        shim = _CaptureShim(request)
+        self.jar.add_cookie_header(shim)  # type: ignore[arg-type]
+        return shim.value
+
+    def set_cookie_header(self, request: Request) -> str:
+        """Add the cookies that match *request* to its ``Cookie`` header.
+
+        An explicit ``Cookie`` header is kept as it is; the jar's cookies
+        are appended to it, except those whose name it already has.  Several
+        Cookie fields become one.  Returns the explicit part (``""`` if
+        there was none)."""
+        headers = request.headers
+        fields = headers.get_list("cookie")
+        explicit = fields[0] if len(fields) == 1 else "; ".join(fields)
+        value = merge_cookie_header(explicit, self.header_for(request))
+        if value and (value != explicit or len(fields) > 1):
+            headers["Cookie"] = value
+        return explicit
 
     def __getitem__(self, name: str) -> str:
         for cookie in self.jar:

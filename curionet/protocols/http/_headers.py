@@ -110,6 +110,31 @@ class Headers(MutableMapping[str, str]):
         """Append a field without replacing existing ones."""
         self._items.append((name.lower(), name, str(value)))
 
+    def update(self, headers: Any = (), /, **kwargs: str) -> None:  # type: ignore[override]
+        """Replace the fields named in *headers* (a mapping, ``(name,
+        value)`` pairs or :class:`Headers`) by *all* of their values there,
+        in order.  A replaced name keeps the place of its first field;
+        new names go at the end."""
+        new = headers._items if isinstance(headers, Headers) else Headers(headers)._items
+        if kwargs:
+            new = new + Headers(kwargs)._items
+        if not new:
+            return
+        by_name: dict[str, list[tuple[str, str, str]]] = {}
+        for item in new:
+            by_name.setdefault(item[0], []).append(item)
+        replaced = set(by_name)
+        out: list[tuple[str, str, str]] = []
+        for item in self._items:
+            key = item[0]
+            if key not in replaced:
+                out.append(item)
+            elif key in by_name:  # the first old field of that name: the new ones go here
+                out.extend(by_name.pop(key))
+        for items in by_name.values():
+            out.extend(items)
+        self._items = out
+
     def multi_items(self) -> list[tuple[str, str]]:
         """Every ``(name, value)`` pair, with repeated names kept."""
         return [(n, v) for _, n, v in self._items]

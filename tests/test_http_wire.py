@@ -1,0 +1,127 @@
+"""What the client puts on the wire, checked on the raw bytes a local server
+received: explicit Cookie headers and the jar, repeated header fields.
+Each of these once changed a request without an error."""
+
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from http_testing import H11Server, header_lines
+
+from curionet.protocols.http import ClientSession, Headers
+
+
+def app(conn_no, req_no, request, body):
+    url = urlsplit(request.target.decode("ascii"))
+    query = parse_qs(url.query)
+    if url.path.startswith("/redirect/"):
+        code = int(url.path.split("/")[2])
+        return (code, [("Location", query["to"][0]), ("Content-Length", "0")], b"")
+    if url.path == "/set-cookie":
+        return (200, [("Set-Cookie", "jar=fromserver; Path=/"), ("Content-Length", "2")], b"ok")
+    return (200, [("Content-Length", "2")], b"ok")
+
+
+@pytest.fixture
+def server():
+    srv = H11Server(app).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def other():
+    """A second origin (another port on loopback)."""
+    srv = H11Server(app).start()
+    yield srv
+    srv.stop()
+
+
+# -- Cookie ---------------------------------------------------------------------
+
+
+async def test_an_explicit_cookie_header_is_sent_when_the_jar_is_empty(server):
+    async with ClientSession() as session:
+        await session.get(server.url("/a"), headers={"Cookie": "token=abc"})
+    async with ClientSession(headers={"Cookie": "token=session-wide"}) as session:
+        await session.get(server.url("/b"))
+    assert header_lines(server.raw[0], "cookie") == ["Cookie: token=abc"]
+    assert header_lines(server.raw[1], "cookie") == ["Cookie: token=session-wide"]
+
+
+async def test_jar_cookies_are_added_to_an_explicit_cookie_header(server):
+    async with ClientSession(cookies={"jar": "1", "both": "from-jar"}) as session:
+        await session.get(server.url("/a"), headers={"Cookie": "mine=2; both=explicit"})
+        await session.get(server.url("/b"), headers={"Cookie": "mine=3"}, cookies={"extra": "4"})
+        await session.get(server.url("/c"))
+    # One Cookie field; the explicit pairs first and untouched; a jar cookie
+    # whose name the explicit header already has is left out.
+    assert header_lines(server.raw[0], "cookie") == ["Cookie: mine=2; both=explicit; jar=1"]
+    first, rest = header_lines(server.raw[1], "cookie")[0].split("; ", 1)
+    assert first == "Cookie: mine=3"
+    assert sorted(rest.split("; ")) == ["both=from-jar", "extra=4", "jar=1"]
+    assert sorted(header_lines(server.raw[2], "cookie")[0][8:].split("; ")) == ["both=from-jar", "jar=1"]
+
+
+async def test_repeated_explicit_cookie_fields_become_one(server):
+    async with ClientSession() as session:
+        await session.get(server.url("/"), headers=[("Cookie", "a=1"), ("Cookie", "b=2")])
+    assert header_lines(server.raw[0], "cookie") == ["Cookie: a=1; b=2"]
+
+
+async def test_an_explicit_cookie_follows_same_origin_redirects_only(server, other):
+    async with ClientSession() as session:
+        await session.get(server.url("/set-cookie"))
+        await session.get(server.url("/redirect/302?to=/next"), headers={"Cookie": "token=abc"})
+        away = other.url("/away")
+        await session.get(server.url(f"/redirect/302?to={away}"), headers={"Cookie": "token=abc"})
+    _, first, same, before_away = server.raw
+    assert header_lines(first, "cookie") == ["Cookie: token=abc; jar=fromserver"]
+    assert header_lines(same, "cookie") == ["Cookie: token=abc; jar=fromserver"]
+    assert header_lines(before_away, "cookie") == ["Cookie: token=abc; jar=fromserver"]
+    # Another origin does not get the explicit header.  It gets the jar's
+    # cookie: cookies are not bound to a port (RFC 6265), and the jar decides.
+    assert header_lines(other.raw[0], "cookie") == ["Cookie: jar=fromserver"]
+
+
+# -- repeated header fields -----------------------------------------------------
+
+
+async def _gen():
+    yield b"streamed"
+
+
+@pytest.mark.parametrize("body", ["none", "bytes", "stream"])
+async def test_repeated_request_headers_all_go_out_in_order(server, body):
+    kwargs = {"none": {}, "bytes": {"content": b"x"}, "stream": {"content": _gen()}}[body]
+    pairs = [("X-Tag", "one"), ("Accept", "text/html"), ("X-Tag", "two"), ("x-tag", "three")]
+    async with ClientSession() as session:
+        await session.post(server.url("/"), headers=pairs, **kwargs)
+    assert header_lines(server.raw[0], "x-tag") == ["X-Tag: one", "X-Tag: two", "x-tag: three"]
+    assert header_lines(server.raw[0], "accept") == ["Accept: text/html"]  # replaced the session's default
+
+
+async def test_repeated_session_headers_and_headers_objects(server):
+    session_headers = Headers([("X-Session", "a")])
+    session_headers.add("X-Session", "b")
+    request_headers = Headers({"X-Request": "1"})
+    request_headers.add("X-Request", "2")
+    async with ClientSession(headers=session_headers) as session:
+        await session.get(server.url("/"), headers=request_headers)
+        await session.get(server.url("/"), headers=[("X-Session", "c"), ("X-Session", "d")])
+    assert header_lines(server.raw[0], "x-session") == ["X-Session: a", "X-Session: b"]
+    assert header_lines(server.raw[0], "x-request") == ["X-Request: 1", "X-Request: 2"]
+    # A request's fields replace every session field of that name.
+    assert header_lines(server.raw[1], "x-session") == ["X-Session: c", "X-Session: d"]
+
+
+def test_cli_sends_every_repeated_header(server):
+    proc = subprocess.run(
+        [sys.executable, "-m", "curionet", "get", server.url("/"), "-H", "X-Tag: one", "-H", "X-Tag: two",
+         "-H", "Accept: text/plain", "--json"],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert header_lines(server.raw[0], "x-tag") == ["X-Tag: one", "X-Tag: two"]
+    assert header_lines(server.raw[0], "accept") == ["Accept: text/plain"]  # -H wins over --json's
