@@ -7,16 +7,24 @@
 * Decompression stays bounded by the limit, across fragments too.
 * A closed connection is freed by reference counting alone: no cycles
   between the connection, its tasks and the tracebacks they keep.
+* Stopping a server bounds each closing handshake by a short grace period
+  (``shutdown_close_timeout``), not by ``close_timeout``.
 
-Hand-built frames go over raw loopback sockets.
+Hand-built frames go over raw loopback sockets; the shutdown tests run on a
+patient mock clock (it jumps only after 50 ms without I/O).
 """
 
 from __future__ import annotations
 
+import base64
 import gc
+import hashlib
 import logging
 import os
+import signal
 import struct
+import subprocess
+import sys
 import tracemalloc
 import weakref
 import zlib
@@ -24,13 +32,15 @@ import zlib
 import pytest
 from test_websocket_support import close_payload, frame, read_close, read_exactly, read_frame, read_until_eof
 
-from curionet import MockClock, TaskGroup, sleep, timeout_after
+import curionet
+from curionet import Event, MockClock, TaskGroup, clock, sleep, spawn, timeout_after
 from curionet.network import open_connection, tcp_server_socket
 from curionet.protocols.websocket import (
     ConnectionClosed,
     ConnectionClosedError,
     WebSocketServer,
     websocket_connect,
+    websocket_server,
 )
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -63,6 +73,20 @@ async def raw_client(port: int, path: str = "/", extra: str = "") -> object:
     if extra == DEFLATE:
         assert b"permessage-deflate" in head.lower()
     return sock
+
+
+async def accept_by_hand(sock, extra: str = "") -> None:
+    """The server side of the opening handshake, by hand."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = await sock.recv(4096)
+        assert chunk, f"EOF during handshake: {request!r}"
+        request += chunk
+    key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key"))  # fmt: skip
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    await sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       b"Sec-WebSocket-Accept: " + accept + b"\r\n" + extra.encode() + b"\r\n")  # fmt: skip
 
 
 def header(opcode: int, length: int, *, rsv: int = 0, fin: bool = True, mask: bool = True) -> bytes:
@@ -183,18 +207,7 @@ async def test_client_refuses_server_frame_claiming_too_much(caplog):
         finally:
             await listener.close()
         async with sock:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += await sock.recv(4096)
-            import base64
-            import hashlib
-
-            key = [line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
-                   if line.lower().startswith(b"sec-websocket-key")][0]  # fmt: skip
-            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-            await sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                               b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
-                               b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")  # fmt: skip
+            await accept_by_hand(sock, DEFLATE)
             await sock.sendall(header(0x2, 256 * MiB, rsv=0b100, mask=False))
             b0, b1 = await read_exactly(sock, 2)
             rest = await read_exactly(sock, 4 + (b1 & 0x7F))
@@ -387,7 +400,7 @@ async def test_connections_closed_other_ways_are_freed_too(how):
     gc.disable()
     try:
         async with WebSocketServer("127.0.0.1", 0, handler, max_message_size=100) as server:
-            for _ in range(50):
+            for _ in range(30):
                 ws = await websocket_connect(f"ws://127.0.0.1:{server.port}/")
                 refs.append(weakref.ref(ws))
                 await ws.send("x" * (1000 if how == "message too big" else 10))
@@ -396,9 +409,161 @@ async def test_connections_closed_other_ways_are_freed_too(how):
                 await ws.wait_closed()
                 del ws
             alive = await _count_alive(refs, server)
-            assert len(refs) == 100
+            assert len(refs) == 60
             assert not alive, f"{len(alive)} closed WebSocket objects alive without gc: {alive[:3]}"
     finally:
         gc.enable()
         logger.propagate = True
         logger.removeHandler(quiet)
+
+
+# ---------------------------------------------------------------------------
+# Shutdown: a short grace period for the closing handshake
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grace", [0.2, None])
+async def test_server_close_bounds_close_handshake_by_grace(grace, patient_clock):
+    options = {} if grace is None else {"shutdown_close_timeout": grace}
+    server = WebSocketServer("127.0.0.1", 0, _echo, close_timeout=30, **options)
+    peers = []
+    try:
+        async with timeout_after(60):  # virtual seconds: a hang guard
+            await server.start()
+            peers = [await raw_client(server.port) for _ in range(3)]
+            while len(server.connections) < 3:
+                await sleep(0.01)
+            start = await clock()
+            await server.close()
+            elapsed = await clock() - start
+        # Not close_timeout (30 s): the grace period (default 1 s).
+        assert elapsed < (1 if grace is not None else 5), elapsed
+        for sock in peers:
+            assert await read_close(sock) == 1001
+            assert await read_until_eof(sock) == b""
+    finally:
+        for sock in peers:
+            await sock.close()
+
+
+async def test_cancelled_websocket_server_bounds_close_handshake(patient_clock):
+    listener = tcp_server_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    await listener.close()
+    opened = []
+
+    async def handler(ws):
+        opened.append(ws)
+        await _echo(ws)
+
+    async def serve():
+        await websocket_server("127.0.0.1", port, handler, close_timeout=30, shutdown_close_timeout=0.2)
+
+    task = await spawn(serve)
+    peer = None
+    try:
+        async with timeout_after(60):
+            while peer is None:
+                try:
+                    peer = await raw_client(port)
+                except OSError:
+                    await sleep(0.01)
+            while not opened:
+                await sleep(0.01)
+            start = await clock()
+            await task.cancel()  # what run() does on SIGINT/SIGTERM
+            elapsed = await clock() - start
+        assert elapsed < 1, elapsed
+        assert await read_close(peer) == 1001
+        assert await read_until_eof(peer) == b""
+    finally:
+        await task.cancel()
+        if peer is not None:
+            await peer.close()
+
+
+@pytest.mark.parametrize("grace", [0.2, None])
+async def test_client_cancelled_bounds_close_handshake(grace, patient_clock):
+    options = {} if grace is None else {"shutdown_close_timeout": grace}
+    listener = tcp_server_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    got = {}
+
+    async def silent_server():
+        try:
+            sock, _ = await listener.accept()
+        finally:
+            await listener.close()
+        async with sock:
+            await accept_by_hand(sock)
+            got["eof"] = await read_until_eof(sock)  # reads our Close, never answers
+
+    connected = Event()
+
+    async def client():
+        async with websocket_connect(f"ws://127.0.0.1:{port}/", close_timeout=30, **options) as ws:
+            await connected.set()
+            await ws.receive()
+
+    async with timeout_after(60), TaskGroup() as g:  # virtual seconds: a hang guard
+        await g.spawn(silent_server)
+        task = await g.spawn(client)
+        await connected.wait()
+        start = await clock()
+        await task.cancel()
+        elapsed = await clock() - start
+    assert elapsed < (1 if grace is not None else 5), elapsed  # not close_timeout (30 s)
+    assert got["eof"][:1] == b"\x88"  # our Close frame went out first
+
+
+async def test_normal_close_unaffected_by_shutdown_grace():
+    # The grace period only applies to a cancelled connection: a normal
+    # close still completes the handshake and reports 1000.
+    async with WebSocketServer("127.0.0.1", 0, _echo, shutdown_close_timeout=0.1) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            await ws.send("x")
+            assert await ws.receive() == "x"
+        assert ws.close_code == 1000
+    with pytest.raises(ConnectionClosed):
+        await ws.receive()
+
+
+_SIGTERM_SERVER = """
+import curionet
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+async def main():
+    async with curionet.WebSocketServer("127.0.0.1", 0, echo, close_timeout=30) as server:
+        print(server.port, flush=True)
+        await server.serve_forever()
+
+curionet.run(main)
+"""
+
+
+async def test_sigterm_stops_server_within_grace():
+    # The default grace (1 s), not close_timeout (30 s), bounds the shutdown.
+    root = os.path.dirname(os.path.dirname(curionet.__file__))
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.Popen([sys.executable, "-c", _SIGTERM_SERVER], stdout=subprocess.PIPE, env=env)
+    peer = None
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        peer = await raw_client(port)  # never answers Close
+        await sleep(0.1)  # let the server's handler start (not a timing assert)
+        proc.send_signal(signal.SIGTERM)
+        async with timeout_after(10):  # real seconds: a guard, far below close_timeout
+            while proc.poll() is None:
+                await sleep(0.02)
+        assert await read_close(peer) == 1001
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        if peer is not None:
+            await peer.close()

@@ -398,6 +398,7 @@ class WebSocket:
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
+        shutdown_close_timeout: float | None = 1,
         response_headers: Headers | None = None,
     ) -> None:
         self._stream = stream
@@ -418,6 +419,7 @@ class WebSocket:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
+        self.shutdown_close_timeout = shutdown_close_timeout
         #: RFC 6455 close code of the connection once closed (see :class:`ConnectionClosed`).
         self.close_code: int | None = None
         #: The reason string of the peer's Close frame.
@@ -481,13 +483,19 @@ class WebSocket:
             await self.close()
 
     async def _close_on_cancel(self, code: int) -> None:
-        # The task is being cancelled (server shutdown): still try a short
-        # closing handshake; a second cancellation aborts it.
+        # The task is being cancelled (server shutdown, Ctrl-C): still try
+        # the closing handshake, but for at most shutdown_close_timeout, not
+        # close_timeout: a peer that never answers must not hold up the
+        # shutdown.  Then the connection is aborted; a second cancellation
+        # aborts it at once.
         try:
-            await self.close(code)
+            async with ignore_after(self.shutdown_close_timeout) as block:
+                await self.close(code)
         except CancelledError:
             await self._abort()
             raise
+        if block.expired:
+            await self._finish()
 
     # -- receiving -------------------------------------------------------
     async def receive(self) -> str | bytes:
@@ -1342,6 +1350,7 @@ class _ServerOptions:
     origins: Sequence[str | None] | None = None
     process_request: Callable[[Request], Any] | None = None
     extra_headers: Sequence[tuple[str, str]] = ()
+    shutdown_close_timeout: float | None = 1
 
 
 async def accept_websocket(
@@ -1359,6 +1368,7 @@ async def accept_websocket(
     origins: Sequence[str | None] | None = None,
     process_request: Callable[[Request], Any] | None = None,
     extra_headers: Sequence[tuple[str, str]] = (),
+    shutdown_close_timeout: float | None = 1,
 ) -> WebSocket | None:
     """Perform the server side of the opening handshake on *stream* (a
     connection accepted by :func:`~curionet.network.tcp_server`).
@@ -1373,10 +1383,13 @@ async def accept_websocket(
     body)`` tuple or ``(status, body)``.  ``compression`` is ``True``,
     ``False`` or a dict of ``permessage-deflate`` parameters
     (``server_max_window_bits``, ``client_no_context_takeover`` ...).
+    ``shutdown_close_timeout`` bounds the closing handshake when the
+    connection's task is cancelled (the server is shutting down) instead
+    of ``close_timeout``; then the connection is aborted.
     """
     opts = _ServerOptions(
         subprotocols, compression, max_message_size, max_queue, ping_interval, ping_timeout,
-        open_timeout, close_timeout, origins, process_request, extra_headers,
+        open_timeout, close_timeout, origins, process_request, extra_headers, shutdown_close_timeout,
     )  # fmt: skip
     if remote_address is None:
         remote_address = _peername(stream)
@@ -1506,6 +1519,7 @@ async def _server_handshake(stream: Any, remote_address: Any, opts: _ServerOptio
         extensions=[e for e in extensions if e.enabled()], remote_address=remote_address,
         max_message_size=opts.max_message_size, max_queue=opts.max_queue,
         ping_interval=opts.ping_interval, ping_timeout=opts.ping_timeout, close_timeout=opts.close_timeout,
+        shutdown_close_timeout=opts.shutdown_close_timeout,
     )  # fmt: skip
 
 
@@ -1583,7 +1597,9 @@ class WebSocketServer:
     ``async with WebSocketServer(host, port, handler, ...) as server:``
     listens (``port=0`` picks a free port: read ``server.port``), serves each
     connection in its own task and, on exit, stops accepting and closes every
-    open connection with 1001 (going away).  :func:`websocket_server` wraps
+    open connection with 1001 (going away), waiting at most
+    ``shutdown_close_timeout`` (default 1 s) for each peer's Close before
+    aborting it.  :func:`websocket_server` wraps
     it for the common "serve forever" case.  Options are those of
     :func:`accept_websocket`, plus ``ssl`` (an ``SSLContext``), ``backlog``
     and ``reuse_address``.
@@ -1682,7 +1698,9 @@ class websocket_connect:  # noqa: N801 - used like a function
     is ``True``, ``False`` or a dict of ``permessage-deflate`` parameters.
     The connection and handshake must finish within ``open_timeout``
     seconds, else :class:`HandshakeError` is raised.  A refused upgrade
-    raises :class:`InvalidStatus`.
+    raises :class:`InvalidStatus`.  If the ``async with`` block is
+    cancelled, the closing handshake takes at most
+    ``shutdown_close_timeout`` seconds (not ``close_timeout``).
     """
 
     def __init__(self, url: str, *, ssl: Any = None, subprotocols: Sequence[str] = (),
@@ -1691,13 +1709,14 @@ class websocket_connect:  # noqa: N801 - used like a function
                  ping_interval: float | None = 20, ping_timeout: float | None = 20,
                  open_timeout: float | None = 10, close_timeout: float | None = 10,
                  origin: str | None = None, server_hostname: str | None = None,
-                 stream: Any = None) -> None:  # fmt: skip
+                 stream: Any = None, shutdown_close_timeout: float | None = 1) -> None:  # fmt: skip
         self.url = url
         self._kw = dict(
             ssl=ssl, subprotocols=subprotocols, extra_headers=extra_headers, compression=compression,
             max_message_size=max_message_size, max_queue=max_queue, ping_interval=ping_interval,
             ping_timeout=ping_timeout, open_timeout=open_timeout, close_timeout=close_timeout,
             origin=origin, server_hostname=server_hostname, stream=stream,
+            shutdown_close_timeout=shutdown_close_timeout,
         )  # fmt: skip
         self._ws: WebSocket | None = None
 
@@ -1730,7 +1749,8 @@ def _parse_url(url: str) -> tuple[bool, str, int, str]:
 async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_headers: Any, compression: Any,
                    max_message_size: int | None, max_queue: int, ping_interval: float | None,
                    ping_timeout: float | None, open_timeout: float | None, close_timeout: float | None,
-                   origin: str | None, server_hostname: str | None, stream: Any) -> WebSocket:  # fmt: skip
+                   origin: str | None, server_hostname: str | None, stream: Any,
+                   shutdown_close_timeout: float | None) -> WebSocket:  # fmt: skip
     secure, host, port, path = _parse_url(url)
     if secure and (ssl is None or ssl is True):
         ssl = _ssl.create_default_context()
@@ -1761,6 +1781,7 @@ async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_hea
     ws.ping_interval = ping_interval
     ws.ping_timeout = ping_timeout
     ws.close_timeout = close_timeout
+    ws.shutdown_close_timeout = shutdown_close_timeout
     await ws._start()
     return ws
 
