@@ -1,15 +1,17 @@
 """What the client puts on the wire, checked on the raw bytes a local server
-received: explicit Cookie headers and the jar, repeated header fields.
-Each of these once changed a request without an error."""
+received: explicit Cookie headers and the jar, repeated header fields,
+redirect method and body rules.  Each of these once changed a request
+without an error."""
 
+import io
 import subprocess
 import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from http_testing import H11Server, header_lines
+from http_testing import H11Server, header_lines, split_raw
 
-from curionet.protocols.http import ClientSession, Headers
+from curionet.protocols.http import ClientSession, Headers, StreamConsumed
 
 
 def app(conn_no, req_no, request, body):
@@ -125,3 +127,70 @@ def test_cli_sends_every_repeated_header(server):
     assert proc.returncode == 0, proc.stderr
     assert header_lines(server.raw[0], "x-tag") == ["X-Tag: one", "X-Tag: two"]
     assert header_lines(server.raw[0], "accept") == ["Accept: text/plain"]  # -H wins over --json's
+
+
+# -- redirects ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code, method, new_method",
+    [
+        (301, "PUT", "PUT"), (301, "PATCH", "PATCH"), (301, "DELETE", "DELETE"),
+        (302, "PUT", "PUT"), (302, "PATCH", "PATCH"), (302, "DELETE", "DELETE"),
+        (301, "POST", "GET"), (302, "POST", "GET"),
+        (303, "POST", "GET"), (303, "PUT", "GET"), (303, "DELETE", "GET"),
+        (307, "POST", "POST"), (307, "PUT", "PUT"), (308, "POST", "POST"), (308, "PATCH", "PATCH"),
+    ],
+)  # fmt: skip
+async def test_redirect_method_and_body(server, code, method, new_method):
+    async with ClientSession() as session:
+        r = await session.request(method, server.url(f"/redirect/{code}?to=/target"), json={"k": "v"})
+    assert r.status_code == 200 and [h.status_code for h in r.history] == [code]
+    lines, body = split_raw(server.raw[1])
+    assert lines[0] == f"{new_method} /target HTTP/1.1"
+    if new_method == method:
+        assert body == b'{"k":"v"}'
+        assert header_lines(server.raw[1], "content-length") == ["Content-Length: 9"]
+        assert header_lines(server.raw[1], "content-type") == ["Content-Type: application/json"]
+    else:
+        assert body == b""
+        for name in ("content-length", "content-type", "transfer-encoding"):
+            assert header_lines(server.raw[1], name) == []
+
+
+async def test_303_keeps_head(server):
+    async with ClientSession() as session:
+        r = await session.head(server.url("/redirect/303?to=/target"))
+    assert r.status_code == 200
+    assert split_raw(server.raw[1])[0][0] == "HEAD /target HTTP/1.1"
+
+
+@pytest.mark.parametrize("code, method", [(301, "PUT"), (302, "DELETE"), (307, "POST"), (308, "PUT")])
+async def test_a_stream_that_cannot_be_replayed_is_an_error_not_an_empty_body(server, code, method):
+    async def body():
+        yield b"once"
+
+    async with ClientSession() as session:
+        with pytest.raises(StreamConsumed, match="cannot be replayed"):
+            await session.request(method, server.url(f"/redirect/{code}?to=/target"), content=body())
+        assert session.transport.pool.active_connections == 0
+    assert len(server.raw) == 1  # nothing sent to the new location
+
+
+async def test_a_stream_is_not_needed_when_the_redirect_becomes_get(server):
+    async def body():
+        yield b"once"
+
+    async with ClientSession() as session:
+        r = await session.post(server.url("/redirect/302?to=/target"), content=body())
+    assert r.status_code == 200
+    assert split_raw(server.raw[1])[0][0] == "GET /target HTTP/1.1"
+    assert header_lines(server.raw[1], "transfer-encoding") == []
+
+
+async def test_a_seekable_file_body_is_replayed(server):
+    async with ClientSession() as session:
+        r = await session.put(server.url("/redirect/301?to=/target"), content=io.BytesIO(b"file body"))
+    assert r.status_code == 200
+    assert split_raw(server.raw[0])[1] == split_raw(server.raw[1])[1] == b"file body"
+    assert split_raw(server.raw[1])[0][0] == "PUT /target HTTP/1.1"

@@ -15,7 +15,7 @@ from ._auth import BasicAuth, build_auth
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from ._cookies import Cookies
 from ._decoders import ACCEPT_ENCODING
-from ._errors import RequestError, TooManyRedirects, TotalTimeout, _error
+from ._errors import RequestError, StreamConsumed, TooManyRedirects, TotalTimeout, _error
 from ._headers import Headers
 from ._pool import AsyncBaseTransport, HTTPTransport
 from ._request import Request, encode_request_body
@@ -314,12 +314,10 @@ class ClientSession:
     def _build_redirect_request(self, request: Request, response: Response) -> Request:
         status = response.status_code
         method = request.method
-        if status == 303 and method != "HEAD":
-            method = "GET"
-        elif status == 302 and method not in ("GET", "HEAD"):
-            method = "GET"  # what every browser does
-        elif status == 301 and method == "POST":
-            method = "GET"
+        # The Fetch standard's rule (browsers; RFC 9110 allows it): 303 asks
+        # for a GET; 301 and 302 turn only POST into GET, for historical
+        # reasons.  Every other redirect repeats the method and the body.
+        to_get = (status == 303 and method != "HEAD") or (method == "POST" and (status == 301 or status == 302))
         try:
             url = request.url.join(response.headers["location"])
         except Exception as exc:  # noqa: BLE001 - any parse failure is the server's fault
@@ -349,21 +347,20 @@ class ClientSession:
         new.method = method
         new.url = url
         new.extensions = {k: v for k, v in request.extensions.items() if k != _EXPLICIT_COOKIE}
-        if method != request.method or status in (301, 302, 303):
-            if method == "GET" or status in (301, 302, 303):
-                for name in _BODY_HEADERS:
-                    if name in headers:
-                        del headers[name]
-                new.stream = None
-            else:
-                new.stream = request.stream
-        else:
-            if not request.replayable:
-                raise RequestError(
-                    f"cannot follow a {status} redirect: the request body was a stream that cannot be replayed",
-                    request=request,
-                )
+        if to_get:
+            new.method = "GET"
+            for name in _BODY_HEADERS:
+                if name in headers:
+                    del headers[name]
+            new.stream = None
+        elif request.replayable:
             new.stream = request.stream
+        else:
+            raise StreamConsumed(
+                f"cannot follow a {status} redirect: the {method} request's body was a stream that cannot be"
+                " replayed (give bytes or a seekable file, or follow_redirects=False)",
+                request=request,
+            )
         new.headers = headers
         return new
 

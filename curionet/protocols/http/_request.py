@@ -183,7 +183,8 @@ class Request:
 
     @property
     def replayable(self) -> bool:
-        """Whether the body can be sent again (retries, 307/308 redirects)."""
+        """Whether the body can be sent again (retries, redirects that keep
+        the method): no body, bytes, or a seekable file."""
         return self.stream is None or isinstance(self.stream, bytes) or (
             isinstance(self.stream, _FileBody) and self.stream.start is not None
         )
