@@ -232,6 +232,35 @@ async def test_client_refuses_server_frame_claiming_too_much(caplog):
     no_errors_logged(caplog)
 
 
+def test_unread_claim_reads_wsproto_parser_state():
+    # _unread_claim reads wsproto's private decoder state: fail loudly if
+    # a new wsproto moves it (the header-time check would silently stop).
+    from wsproto import ConnectionType
+    from wsproto.connection import Connection
+
+    from curionet.protocols.websocket import _unread_claim
+
+    conn = Connection(ConnectionType.SERVER)
+    assert _unread_claim(conn) == 0
+    conn.receive_data(header(0x2, 5000, fin=False) + b"\x00" * 100)
+    events = list(conn.events())
+    assert sum(len(e.data) for e in events) == 100
+    assert _unread_claim(conn) == 4900
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 70_000])
+def test_deflate_bound_covers_incompressible_data(size):
+    from curionet.protocols.websocket import _deflate_bound
+
+    data = os.urandom(size)
+    for level in (0, 1, 6, 9):
+        for mem_level in (1, 5, 8, 9):
+            for bits in (9, 15):
+                comp = zlib.compressobj(level, zlib.DEFLATED, -bits, mem_level)
+                out = comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH)
+                assert len(out) - 4 <= _deflate_bound(size), (level, mem_level, bits)
+
+
 # ---------------------------------------------------------------------------
 # Buffers grow with what arrives, never with what is claimed
 # ---------------------------------------------------------------------------
