@@ -31,6 +31,14 @@ bound); ``permessage-deflate`` decompresses whatever arrived in one call with
 no output limit.  We tell a protocol failure from a real Close by the state,
 stop feeding wsproto after a failure, and decompress through a subclass that
 enforces ``max_message_size`` on the decompressed size.
+
+Discussion: sizes a peer claims.  A frame header announces its payload length
+(up to 2**63) before any payload arrives.  Nothing here allocates from that
+number: a header over ``max_message_size`` closes the connection with 1009 as
+soon as it is parsed (by the fast path, by ``_BoundedDeflate`` for each header
+wsproto parses, or, without compression, by a look at the header wsproto is
+in the middle of), and the buffer that collects a big frame grows with the
+bytes that arrive.
 """
 
 from __future__ import annotations
@@ -944,9 +952,9 @@ class WebSocket:
     async def _fill_partial(self, buf: bytearray) -> bool:
         """Read more of the frame being collected into *buf*; False at EOF.
 
-        The buffer holds what has arrived plus at most one read's worth
-        (``_RECV_SIZE``) or as much again as it holds: it grows with the
-        data, never to the length the header claims."""
+        A full buffer grows by the larger of one read (``_RECV_SIZE``) and
+        what it already holds, up to the frame's size: it follows the data
+        that arrived, never the length the header claims."""
         filled = self._partial_filled
         if filled == len(buf):
             buf.extend(bytes(min(self._partial_total - filled, max(filled, _RECV_SIZE))))
