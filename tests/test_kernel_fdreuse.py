@@ -17,12 +17,19 @@ import weakref
 
 import pytest
 
-from curionet import ClosedResourceError, Kernel, TaskCancelled, sleep, spawn, timeout_after
+from curionet import ClosedResourceError, Kernel, TaskCancelled, current_task, sleep, spawn, timeout_after
 from curionet.kernel.io import SocketStream
 from curionet.kernel.traps import _io_waiting, _read_wait
 from curionet.socket import socketpair
 
 GUARD = 2.0  # seconds: far more than a loopback round trip, short enough to fail fast
+
+
+@pytest.fixture(autouse=True)
+def _no_garbage_fds():
+    # Descriptors of earlier tests' garbage, closed by a collection during a
+    # test, would be reused before the one the test closes.
+    gc.collect()
 
 
 async def _block_then_cancel(sock):
@@ -151,3 +158,14 @@ async def test_objects_sharing_one_fd_keep_working():
             await b.sendall(b"x%d" % i)
             async with timeout_after(GUARD):
                 assert await t.join() == b"x%d" % i
+
+
+async def test_a_refused_registration_leaves_no_books(tmp_path):
+    # epoll refuses regular files (EPERM): the wait fails, and neither the
+    # kernel's books nor the task's state may say it is waiting.
+    with open(tmp_path / "f", "wb") as f:
+        for _ in range(2):
+            with pytest.raises(PermissionError):
+                await _read_wait(f.fileno())
+            assert await _io_waiting(f.fileno()) == (None, None)
+            assert (await current_task()).state == "RUNNING"
