@@ -144,7 +144,9 @@ def _run_guard(kernel: Any, with_monitor: bool) -> Iterator[None]:
 
     def _handler(signo: int, frame: Any) -> None:
         if received or kernel._main_task is None:
-            # Second signal (or none to cancel): behave as by default.
+            # Second signal (or none to cancel): behave as by default, and
+            # let the kernel's shutdown abandon its tasks rather than wait.
+            kernel._shutdown_now = True
             if signo == signal.SIGINT:
                 raise KeyboardInterrupt
             raise SystemExit(128 + signo)

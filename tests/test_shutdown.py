@@ -28,7 +28,8 @@ PROGRAM = textwrap.dedent(
     from curionet import CancelledError, sleep, spawn
 
     GIVE_IN = int(sys.argv[1])  # the task ends at this cancellation (0: never)
-    MAIN = sys.argv[2]  # "return": main returns at once; "wait": main waits for a signal
+    MAIN = sys.argv[2]  # "return": main returns at once; "wait": main waits for a signal;
+    # "refuse": main waits, and ignores its cancellations too
 
     async def stubborn():
         n = 0
@@ -47,6 +48,11 @@ PROGRAM = textwrap.dedent(
         print("ready", flush=True)
         if MAIN == "wait":
             await sleep(1000)
+        while MAIN == "refuse":
+            try:
+                await sleep(1000)
+            except CancelledError:
+                print("main cancelled", flush=True)
 
     curionet.run(main)
     print("run returned", flush=True)
@@ -180,6 +186,20 @@ def test_ctrl_c_twice_when_the_first_started_the_shutdown(program):
     code, out, err = child.finish()
     assert code == -signal.SIGINT, err
     assert "KeyboardInterrupt" in err and "run returned" not in out, (out, err)
+
+
+def test_ctrl_c_twice_while_the_main_task_refuses(program):
+    # The second SIGINT comes while the main task (which ignores its
+    # cancellation) runs: run() ends at once, abandoning every task.
+    child = Child(program, 0, "refuse", 60.0)
+    child.read_until("ready")
+    child.p.send_signal(signal.SIGINT)
+    child.read_until("main cancelled")
+    child.p.send_signal(signal.SIGINT)
+    code, out, err = child.finish()
+    assert code == -signal.SIGINT, err
+    assert "KeyboardInterrupt" in err and "run returned" not in out and "cancel 1" not in out, (out, err)
+    assert "abandoning" in err and "main" in err and "stubborn" in err, err
 
 
 # -- the same in virtual time, in process ------------------------------------

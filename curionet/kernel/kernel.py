@@ -257,6 +257,7 @@ class Kernel:
         if not shutdown_timeout >= 0:
             raise ValueError("shutdown_timeout must be >= 0")
         self._shutdown_timeout = shutdown_timeout
+        self._shutdown_now = False  # set by a second Ctrl-C: abandon, do not wait
         if busy_poll is None:
             busy_poll = float(os.environ.get("CURIONET_BUSY_POLL", BUSY_POLL))
         if busy_poll < 0:
@@ -462,20 +463,21 @@ class Kernel:
         ``run()`` returns.  An exception out of the wait (a Ctrl-C or
         SIGTERM: see ``signal._run_guard``) abandons the rest at once.  The
         kernel is closed in every case, so ``__exit__`` does not run the
-        shutdown a second time."""
+        shutdown a second time.  So does ``_shutdown_now``, set when a signal
+        ends ``run()`` while the main task still cleans up."""
         reaper = None
         try:
-            if self._tasks:
+            if self._tasks and not self._shutdown_now:
                 _local.kernel = self
                 reaper = self._new_task(self._reap(), daemon=True)
                 reaper.name = "kernel shutdown"
                 self._loop(reaper)
         except BaseException as e:
-            left = [t for t in self.tasks() if t is not reaper]
-            if left:
-                log.warning("kernel shutdown interrupted by %s: abandoning %s",
-                            type(e).__name__, "; ".join(_describe(t) for t in left))  # fmt: skip
+            self._warn_abandoned(f"interrupted by {type(e).__name__}", reaper)
             raise
+        else:
+            if self._shutdown_now:
+                self._warn_abandoned("cut short by a signal", reaper)
         finally:
             try:
                 self._abandon()
@@ -518,6 +520,8 @@ class Kernel:
                     await traps._cancel_task(t, None)
             async with ignore_after(max(0.0, min(delay, deadline - now()))) as waited:
                 await wait_all(others)
+            if self._shutdown_now:
+                return  # _shutdown() abandons the rest
             if not waited.expired:
                 continue
             stubborn = [t for t in others if not t.terminated]
@@ -534,6 +538,11 @@ class Kernel:
                 cancels[t] += 1
                 await traps._cancel_task(t, None)
             delay = min(2 * delay, _RECANCEL_MAX)
+
+    def _warn_abandoned(self, why: str, reaper: Task | None) -> None:
+        left = [t for t in self.tasks() if t is not reaper]
+        if left:
+            log.warning("kernel shutdown %s: abandoning %s", why, "; ".join(_describe(t) for t in left))
 
     def _abandon(self) -> None:
         """Forget the tasks left after a shutdown: close their coroutines
