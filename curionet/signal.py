@@ -19,9 +19,9 @@ kernel shuts down, then ``run()`` raises ``KeyboardInterrupt`` (SIGINT, as
 status a shell reports for a process killed by SIGTERM).  A second signal
 while the main task cleans up is not caught: it raises ``KeyboardInterrupt``
 / ``SystemExit`` at once.  So does the first signal once the main task has
-ended, while the kernel's shutdown waits for the other tasks: the tasks still
-running are abandoned (named in a warning), the kernel is closed, and
-``run()`` raises without waiting any longer.
+ended, while the kernel's shutdown waits for the other tasks.  Either way the
+tasks still running are abandoned (named in a warning), the kernel is
+closed, and ``run()`` raises without waiting any longer.
 """
 
 from __future__ import annotations
