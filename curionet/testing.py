@@ -12,20 +12,44 @@ behind is cancelled).  Fixtures:
   sockets in the test, prefer ``MockClock(autojump_threshold=0.05)`` so data
   still in flight on loopback is not overtaken by a jump.)
 * ``kernel``: a kernel for synchronous tests that call ``kernel.run(...)``.
+
+Helpers for testing code built on curionet, the ones curionet's own tests use:
+
+* :class:`Scenario`: a fake resolver and socket layer with per-address
+  delays and outcomes, to run whole Happy Eyeballs races on the mock clock.
+* :func:`cancel_at_blocking_point` and :func:`cancel_at_every_blocking_point`:
+  cancel a coroutine at its 1st, 2nd, ... blocking point, to prove that a
+  cancellation striking between any two awaits leaks nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
-from collections.abc import Iterator
+import socket
+import types
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from .kernel import Kernel, MockClock
+from .errors import TaskCancelled, TaskError
+from .kernel import Event, Kernel, MockClock, Task, clock, current_task, sleep, spawn, traps
+from .protocols.happy_eyeballs import AddrInfo, TraceEvent, open_tcp_stream
 
-__all__ = ["mock_clock", "autojump_clock", "kernel"]
+__all__ = [
+    "mock_clock",
+    "autojump_clock",
+    "kernel",
+    "Scenario",
+    "FakeSocket",
+    "BLOCKING_TRAPS",
+    "CancelRun",
+    "cancel_at_blocking_point",
+    "cancel_at_every_blocking_point",
+]
 
 
 @pytest.fixture
@@ -58,3 +82,258 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> bool | None:
     with Kernel(clock=clock) as k:
         k.run(functools.partial(func, **kwargs))
     return True
+
+
+# ---------------------------------------------------------------------------
+# A fake network: resolver and socket layer for open_tcp_stream
+# ---------------------------------------------------------------------------
+
+
+class FakeSocket:
+    """A socket made by a :class:`Scenario`; it records what was done to it.
+
+    ``family`` is the address family it was created for, ``address`` the IP
+    it was asked to connect to and ``started`` the kernel clock at that moment
+    (both ``None`` until then); ``connected`` and ``closed`` say how it ended.
+    """
+
+    def __init__(self, family: int) -> None:
+        self.family = family
+        self.address: str | None = None
+        self.started: float | None = None
+        self.connected = False
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<FakeSocket {self.address} connected={self.connected} closed={self.closed}>"
+
+
+class Scenario:
+    """A fake resolver and socket layer for :func:`curionet.open_tcp_stream`,
+    in the spirit of Trio's Happy Eyeballs tests.
+
+    *dns* maps an address family (``socket.AF_INET6``, ``socket.AF_INET``) to
+    ``(delay, [ip, ...])`` or ``(delay, exception)``: the query for that family
+    answers after *delay* seconds, or raises.  A family that is not in *dns*
+    never answers.  *peers* maps an IP to ``(connect delay, outcome)``;
+    outcome is ``"ok"``, ``"refused"``, ``"hang"`` (never connects) or an
+    ``OSError`` instance to raise.  IPs not in *peers* hang.  Creating a
+    socket of a family in *unsupported* fails with ``EAFNOSUPPORT``, as on a
+    machine without IPv6.  Only *host* resolves; other names fail with
+    ``socket.gaierror``.
+
+    Pass ``resolver=scenario.resolver, socket_layer=scenario`` to
+    ``open_tcp_stream`` (or call :meth:`connect_to`); it returns the winning
+    :class:`FakeSocket`.  No real socket or DNS query is ever made.  Run on the
+    ``autojump_clock`` fixture, every delay takes no real time and every start
+    time is exact.  Afterwards, ``sockets`` holds every socket in creation
+    order, ``starts`` their ``(ip, start time)``, ``queries`` the
+    ``(family, time)`` of each DNS query and ``events`` the
+    :class:`~curionet.protocols.happy_eyeballs.TraceEvent` of a
+    :meth:`connect_to` run; :meth:`open_sockets` lists the sockets not closed.
+    """
+
+    def __init__(
+        self,
+        dns: dict[int, tuple[float, Any]],
+        peers: dict[str, tuple[float, Any]] | None = None,
+        unsupported: Iterable[int] = (),
+        *,
+        host: str = "dual.test",
+        port: int = 80,
+    ) -> None:
+        self.dns = dns
+        self.peers = peers or {}
+        for ip, (_, outcome) in self.peers.items():
+            if not isinstance(outcome, BaseException) and outcome not in ("ok", "refused", "hang"):
+                raise ValueError(f"outcome for {ip} must be 'ok', 'refused', 'hang' or an exception, not {outcome!r}")
+        self.unsupported = set(unsupported)
+        self.host = host
+        self.port = port
+        self.sockets: list[FakeSocket] = []
+        self.queries: list[tuple[int, float]] = []
+        self.events: list[TraceEvent] = []
+
+    async def resolver(self, host: str, port: Any, family: int) -> list[AddrInfo]:
+        """The fake DNS: a ``resolver=`` for ``open_tcp_stream``."""
+        self.queries.append((family, await clock()))
+        if host != self.host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        entry = self.dns.get(family)
+        if entry is None:
+            await Event().wait()  # never answers
+            raise AssertionError("unreachable")  # pragma: no cover
+        delay, answer = entry
+        await sleep(delay)
+        if isinstance(answer, BaseException):
+            raise answer
+        return [_addrinfo(ip, port) for ip in answer]
+
+    def socket(self, family: int, type: int, proto: int) -> FakeSocket:
+        """Create a :class:`FakeSocket` (the socket layer's factory)."""
+        if family in self.unsupported:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        sock = FakeSocket(family)
+        self.sockets.append(sock)
+        return sock
+
+    async def connect(self, sock: FakeSocket, address: Any, local_address: Any) -> None:
+        """Connect *sock* as *peers* says for ``address[0]``."""
+        sock.address = address[0]
+        sock.started = await clock()
+        delay, outcome = self.peers.get(address[0], (0, "hang"))
+        if outcome == "hang":
+            await Event().wait()
+        await sleep(delay)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if outcome == "refused":
+            raise ConnectionRefusedError(errno.ECONNREFUSED, f"refused by {address[0]}")
+        sock.connected = True
+
+    async def close(self, sock: FakeSocket) -> None:
+        """Close *sock*; closing one twice is a bug in the code under test."""
+        if sock.closed:
+            raise AssertionError(f"{sock!r} closed twice")
+        sock.closed = True
+
+    def wrap(self, sock: FakeSocket) -> FakeSocket:
+        """The winner is handed back as it is."""
+        return sock
+
+    @property
+    def starts(self) -> list[tuple[str | None, float | None]]:
+        """``(ip, start time)`` of every connection attempt, in order."""
+        return [(s.address, s.started) for s in self.sockets]
+
+    def open_sockets(self) -> list[FakeSocket]:
+        """The sockets not closed (after a run: at most the winner)."""
+        return [s for s in self.sockets if not s.closed]
+
+    async def connect_to(self, **kwargs: Any) -> Any:
+        """``open_tcp_stream(host, port, **kwargs)`` on this scenario, its
+        trace recorded in ``events``."""
+        kwargs.setdefault("trace", self.events.append)
+        return await open_tcp_stream(self.host, self.port, resolver=self.resolver, socket_layer=self, **kwargs)
+
+
+def _addrinfo(ip: str, port: Any) -> AddrInfo:
+    if ":" in ip:
+        return (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port, 0, 0))
+    return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port))
+
+
+# ---------------------------------------------------------------------------
+# Cancellation at the n-th blocking point
+# ---------------------------------------------------------------------------
+
+#: The trap kinds at which a task can block, so be cancelled.
+BLOCKING_TRAPS = frozenset({traps.T_SCHEDULE, traps.T_SLEEP, traps.T_IO_WAIT, traps.T_FUTURE_WAIT, traps.T_SCHED_WAIT})
+
+
+@dataclass
+class CancelRun:
+    """What happened in one run of :func:`cancel_at_blocking_point`.
+
+    ``blocking_points`` counts the blocking points the run reached (up to
+    *n*), ``fired`` says whether the cancellation was armed (the run reached
+    its *n*-th blocking point), ``completed`` whether the coroutine returned
+    (then ``result`` is its value) rather than ending with the cancellation.
+    """
+
+    n: int
+    blocking_points: int = 0
+    fired: bool = False
+    completed: bool = False
+    result: Any = None
+
+
+@types.coroutine
+def _cancel_at(coro: Any, run: CancelRun, task: Task) -> Generator[Any, Any, Any]:
+    """Drive *coro*, passing each trap to the kernel, and make the task's
+    *n*-th cancellable blocking trap deliver a cancellation."""
+    value: Any = None
+    exc: BaseException | None = None
+    while True:
+        try:
+            request = coro.send(value) if exc is None else coro.throw(exc)
+        except StopIteration as stop:
+            return stop.value
+        value, exc = None, None
+        if request[0] in BLOCKING_TRAPS and task.allow_cancel:
+            run.blocking_points += 1
+            if run.blocking_points == run.n and task.cancel_pending is None:
+                run.fired = True
+                # The kernel's own mechanism: a pending cancellation is raised
+                # at the task's next blocking point, which is this trap.
+                task.cancel_pending = TaskCancelled(f"cancelled at blocking point {run.n}")
+        try:
+            value = yield request
+        except BaseException as e:  # thrown in by the kernel: forwarded into coro
+            exc = e
+
+
+async def cancel_at_blocking_point(n: int, corofunc: Callable[..., Awaitable[Any]], *args: Any) -> CancelRun:
+    """Run ``corofunc(*args)`` in a new task and cancel it at its *n*-th
+    blocking point (``n >= 1``), the way :meth:`Task.cancel` would if it
+    struck exactly there.
+
+    A blocking point is a trap at which the task may block and cancellation
+    is allowed (not inside ``disable_cancellation()``); it counts only the
+    task's own traps, not those of tasks it spawns.  Returns a
+    :class:`CancelRun`: either the coroutine returned (it had fewer than *n*
+    blocking points, or it swallowed the cancellation) or it ended with the
+    cancellation.  Any other exception it ends with is raised here (as an
+    ``AssertionError`` chained to it if the cancellation had fired).
+    """
+    if n < 1:
+        raise ValueError(f"n counts blocking points from 1, not {n!r}")
+    run = CancelRun(n)
+
+    async def driver() -> Any:
+        return await _cancel_at(corofunc(*args), run, await current_task())
+
+    task = await spawn(driver)
+    try:
+        run.result = await task.join()
+    except TaskError as e:
+        cause = e.__cause__
+        if run.fired and isinstance(cause, TaskCancelled):
+            return run
+        if run.fired:
+            raise AssertionError(
+                f"cancelled at blocking point {n}, {corofunc!r} ended with {cause!r} instead of the cancellation"
+            ) from cause
+        raise
+    except BaseException:
+        await task.cancel()  # the caller was cancelled: so is the run
+        raise
+    run.completed = True
+    return run
+
+
+async def cancel_at_every_blocking_point(
+    corofunc: Callable[..., Awaitable[Any]],
+    *args: Any,
+    check: Callable[[CancelRun], Any] | None = None,
+    limit: int = 1000,
+) -> int:
+    """Run ``corofunc(*args)`` again and again, cancelled at its 1st, 2nd,
+    3rd ... blocking point, until a run ends without reaching it; return how
+    many blocking points that last run had.
+
+    Each run calls *corofunc* afresh, so it should set up its own state.
+    *check*, if given, is called with each :class:`CancelRun` right after the
+    run (and awaited if it returns an awaitable): the place to assert that
+    nothing leaked.  Fails if the coroutine still reaches its *limit*-th
+    blocking point.
+    """
+    for n in range(1, limit + 1):
+        run = await cancel_at_blocking_point(n, corofunc, *args)
+        if check is not None:
+            outcome = check(run)
+            if inspect.isawaitable(outcome):
+                await outcome
+        if not run.fired:
+            return run.blocking_points
+    raise AssertionError(f"{corofunc!r} still reached its blocking point {limit}")

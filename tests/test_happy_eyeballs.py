@@ -1,8 +1,9 @@
 """Happy Eyeballs (RFC 8305): the pure rules, and whole races on the mock clock.
 
-A ``Scenario`` is a fake resolver plus a fake socket layer (in the spirit of
-Trio's Happy Eyeballs tests): every DNS answer has its own delay, every
-address its own connect delay and outcome ("ok", "refused" or "hang").  With
+A ``Scenario`` (from ``curionet.testing``) is a fake resolver plus a fake
+socket layer (in the spirit of Trio's Happy Eyeballs tests): every DNS answer
+has its own delay, every address its own connect delay and outcome ("ok",
+"refused" or "hang").  With
 the autojump clock the races run in microseconds and every attempt's start
 time is an exact virtual time.
 """
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import curionet
-from curionet import CancelledError, Event, TaskTimeout, clock, sleep, spawn, timeout_after
+from curionet import CancelledError, TaskTimeout, clock, sleep, spawn, timeout_after
 from curionet.protocols.happy_eyeballs import (
     MAX_ATTEMPT_DELAY,
     MIN_ATTEMPT_DELAY,
@@ -31,6 +32,7 @@ from curionet.protocols.happy_eyeballs import (
     merge_addresses,
     open_tcp_stream,
 )
+from curionet.testing import Scenario, cancel_at_every_blocking_point
 
 V6, V4 = socket.AF_INET6, socket.AF_INET
 HOST = "dual.test"
@@ -149,100 +151,6 @@ def test_planner_gives_up_with_gaierror_when_nothing_resolves():
     assert isinstance(action.error, socket.gaierror)
     assert action.error.errno == socket.EAI_NONAME
     assert f"{HOST}:{PORT}" in str(action.error)
-
-
-# ---------------------------------------------------------------------------
-# The Scenario fake
-# ---------------------------------------------------------------------------
-
-
-class FakeSocket:
-    def __init__(self, scenario: Scenario, family: int) -> None:
-        self.scenario = scenario
-        self.family = family
-        self.address = None
-        self.started: float | None = None
-        self.closed = False
-        self.connected = False
-
-    def __repr__(self) -> str:
-        return f"<FakeSocket {self.address} closed={self.closed}>"
-
-
-class Scenario:
-    """A fake resolver and socket layer.
-
-    ``dns`` maps a family to ``(delay, [addresses])`` or ``(delay, exception)``
-    (``None``: the query never answers).  ``peers`` maps an address to
-    ``(connect delay, outcome)``; outcome is ``"ok"``, ``"refused"`` or
-    ``"hang"`` (unknown addresses hang).  ``unsupported`` families make
-    ``socket()`` fail with EAFNOSUPPORT.
-    """
-
-    def __init__(self, dns, peers=None, unsupported=()):
-        self.dns = dns
-        self.peers = peers or {}
-        self.unsupported = set(unsupported)
-        self.sockets: list[FakeSocket] = []
-        self.queries: list[tuple[int, float]] = []
-
-    # resolver
-    async def resolver(self, host, port, family):
-        assert host == HOST
-        self.queries.append((family, await clock()))
-        entry = self.dns.get(family)
-        if entry is None:
-            await Event().wait()  # never answers
-        delay, answer = entry
-        await sleep(delay)
-        if isinstance(answer, BaseException):
-            raise answer
-        return [ai(a) for a in answer]
-
-    # socket layer
-    def socket(self, family, type, proto):
-        if family in self.unsupported:
-            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
-        sock = FakeSocket(self, family)
-        self.sockets.append(sock)
-        return sock
-
-    async def connect(self, sock, address, local_address):
-        sock.address = address[0]
-        sock.started = await clock()
-        delay, outcome = self.peers.get(address[0], (0, "hang"))
-        if outcome == "hang":
-            await Event().wait()
-        await sleep(delay)
-        if outcome == "refused":
-            raise ConnectionRefusedError(errno.ECONNREFUSED, f"refused by {address[0]}")
-        assert outcome == "ok"
-        sock.connected = True
-
-    async def close(self, sock):
-        assert not sock.closed, "closed twice"
-        sock.closed = True
-
-    def wrap(self, sock):
-        return sock
-
-    # helpers
-    @property
-    def starts(self) -> list[tuple[str, float]]:
-        return [(s.address, pytest.approx(s.started, abs=1e-9)) for s in self.sockets]
-
-    def open_sockets(self) -> list[FakeSocket]:
-        return [s for s in self.sockets if not s.closed]
-
-    async def connect_to(self, **kwargs):
-        kwargs.setdefault("trace", self.events.append)
-        return await open_tcp_stream(HOST, PORT, resolver=self.resolver, socket_layer=self, **kwargs)
-
-    @property
-    def events(self):
-        if not hasattr(self, "_events"):
-            self._events = []
-        return self._events
 
 
 def expect(starts):
@@ -583,6 +491,22 @@ async def test_cancel_at_every_scheduling_step(autojump_clock):
         await task.cancel()
         assert task.cancelled
         assert sc.open_sockets() == [], steps
+
+
+async def test_cancel_at_every_blocking_point_of_the_caller(autojump_clock):
+    """Cancelled at each of its own blocking points, the race closes every
+    socket it opened; when it completes, only the winner is open."""
+    scenarios = []
+
+    async def race():
+        scenarios.append(_busy_scenario())
+        return await scenarios[-1].connect_to()
+
+    def check(run):
+        assert scenarios[-1].open_sockets() == ([run.result] if run.completed else []), run
+
+    points = await cancel_at_every_blocking_point(race, check=check)
+    assert points >= 5 and len(scenarios) == points + 1
 
 
 async def test_cancellation_from_outside(autojump_clock):

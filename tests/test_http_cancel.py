@@ -1,9 +1,8 @@
 """Cancellation at every blocking point of a request never leaks a pool slot
 or a socket.
 
-A driver runs the request coroutine itself, passing each trap through to the
-kernel, and arms a cancellation (the kernel's own ``cancel_pending``
-mechanism) just before the n-th blocking trap, for n = 1, 2, ... until a run
+``curionet.testing.cancel_at_blocking_point`` runs the request in a task
+cancelled at its n-th blocking point, for n = 1, 2, ... until a run
 completes without reaching n.  After each run the pool must hold no active
 connection and no waiting request; every stream opened is either closed or
 idle in the pool; after the session closes, every stream is closed and the
@@ -13,68 +12,16 @@ server has seen every connection end.
 import gc
 import ssl
 import time
-import types
 import warnings
 
 import pytest
 import trustme
 from http_testing import H11Server, wait_until
 
-from curionet import Event, TaskCancelled, TaskError, sleep, spawn
-from curionet.kernel import traps
+from curionet import Event, sleep, spawn
 from curionet.protocols.http import ClientSession, Limits
 from curionet.protocols.http._streams import open_stream
-
-BLOCKING = {traps.T_SCHEDULE, traps.T_SLEEP, traps.T_IO_WAIT, traps.T_FUTURE_WAIT, traps.T_SCHED_WAIT}
-
-
-class Injected:
-    def __init__(self):
-        self.count = 0
-        self.fired = False
-
-
-@types.coroutine
-def inject_cancel(coro, n, task, record):
-    """Run *coro*, cancelling it at its n-th blocking trap."""
-    value, exc = None, None
-    while True:
-        try:
-            request = coro.send(value) if exc is None else coro.throw(exc)
-        except StopIteration as stop:
-            return stop.value
-        value, exc = None, None
-        if request[0] in BLOCKING and task.allow_cancel:
-            record.count += 1
-            if record.count == n:
-                record.fired = True
-                task.cancel_pending = TaskCancelled("injected")
-        try:
-            value = yield request
-        except BaseException as e:  # noqa: BLE001 - forwarded into coro
-            exc = e
-
-
-async def run_injected(scenario, n):
-    """Run ``scenario()`` in a task cancelled at its n-th blocking trap;
-    return (completed, record)."""
-    record = Injected()
-
-    async def body():
-        from curionet import current_task
-
-        task = await current_task()
-        return await inject_cancel(scenario(), n, task, record)
-
-    t = await spawn(body)
-    try:
-        await t.join()
-        completed = True
-    except TaskError as e:
-        assert isinstance(e.__cause__, TaskCancelled), f"cancellation at trap {n} became {e.__cause__!r}"
-        completed = False
-    assert completed or record.fired
-    return completed, record
+from curionet.testing import cancel_at_blocking_point
 
 
 def recording_connector(opened):
@@ -107,7 +54,7 @@ async def sweep(make_session, scenario, server, warmup=None, limit=400):
         try:
             if warmup is not None:
                 cleanup = await warmup(session)
-            completed, record = await run_injected(lambda s=session: scenario(s), n)
+            completed = (await cancel_at_blocking_point(n, scenario, session)).completed
             if cleanup is not None:
                 await cleanup()
             check_pool(session, opened)
