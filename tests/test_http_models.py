@@ -123,9 +123,9 @@ async def test_trust_env_proxy_and_no_proxy(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "internal.test")
     async with ClientSession(trust_env=True) as session:
         pool = session.transport.pool
-        assert pool._key(URL("http://example.test/"))[3] == ("http", "proxy.test", 3128)
+        assert pool._key(URL("http://example.test/"))[3] == "http://proxy.test:3128"
         assert pool._key(URL("http://a.internal.test/"))[3] is None
-    async with ClientSession() as session:  # trust_env=False ignores the environment
+    async with ClientSession(trust_env=False) as session:  # ignores the environment
         assert session.transport.pool._key(URL("http://example.test/"))[3] is None
 
 

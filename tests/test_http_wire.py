@@ -1,7 +1,7 @@
 """What the client puts on the wire, checked on the raw bytes a local server
 received: explicit Cookie headers and the jar, repeated header fields,
-redirect method and body rules.  Each of these once changed a request
-without an error."""
+redirect method and body rules, and proxy credentials on absolute-form
+requests.  Each of these once changed a request without an error."""
 
 import io
 import subprocess
@@ -194,3 +194,51 @@ async def test_a_seekable_file_body_is_replayed(server):
     assert r.status_code == 200
     assert split_raw(server.raw[0])[1] == split_raw(server.raw[1])[1] == b"file body"
     assert split_raw(server.raw[1])[0][0] == "PUT /target HTTP/1.1"
+
+
+# -- proxy credentials on absolute-form requests --------------------------------
+
+
+def proxy_app(conn_no, req_no, request, body):
+    """A proxy that wants ``user@x:secret`` and answers for any origin itself."""
+    creds = dict(request.headers).get(b"proxy-authorization")
+    if creds != b"Basic dXNlckB4OnNlY3JldA==":  # base64("user@x:secret")
+        return (407, [("Proxy-Authenticate", 'Basic realm="test"'), ("Content-Length", "0")], b"")
+    return (200, [("Content-Length", "8")], b"proxied!")
+
+
+@pytest.fixture
+def proxy():
+    srv = H11Server(proxy_app).start()
+    yield srv
+    srv.stop()
+
+
+async def test_proxy_credentials_go_on_plain_http_requests(proxy):
+    url = f"http://user%40x:secret@127.0.0.1:{proxy.port}"
+    async with ClientSession(proxy=url) as session:
+        r = await session.get("http://origin.test/path?q=1", headers={"X-Tag": "t"})
+        assert r.status_code == 200 and r.content == b"proxied!"
+        assert "proxy-authorization" not in r.request.headers  # the proxy's business, not the request's
+        r = await session.post("http://origin.test/form", data={"a": "b"})
+        assert r.status_code == 200
+    lines, _ = split_raw(proxy.raw[0])
+    assert lines[0] == "GET http://origin.test/path?q=1 HTTP/1.1"
+    assert header_lines(proxy.raw[0], "proxy-authorization") == ["Proxy-Authorization: Basic dXNlckB4OnNlY3JldA=="]
+    assert header_lines(proxy.raw[0], "host") == ["Host: origin.test"]
+    assert split_raw(proxy.raw[1])[0][0] == "POST http://origin.test/form HTTP/1.1"
+    assert len(header_lines(proxy.raw[1], "proxy-authorization")) == 1
+
+
+async def test_an_explicit_proxy_authorization_header_wins(proxy):
+    async with ClientSession(proxy=f"http://other:pw@127.0.0.1:{proxy.port}") as session:
+        r = await session.get("http://origin.test/", headers={"Proxy-Authorization": "Basic dXNlckB4OnNlY3JldA=="})
+        assert r.status_code == 200
+    assert header_lines(proxy.raw[0], "proxy-authorization") == ["Proxy-Authorization: Basic dXNlckB4OnNlY3JldA=="]
+
+
+async def test_percent_encoded_credentials_in_a_url_are_decoded_once(server):
+    async with ClientSession() as session:
+        await session.get(server.url("/").replace("http://", "http://us%40er:p%3Ass@"))
+    # base64("us@er:p:ss"), not base64("us%40er:p%3Ass")
+    assert header_lines(server.raw[0], "authorization") == ["Authorization: Basic dXNAZXI6cDpzcw=="]

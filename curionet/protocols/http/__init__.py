@@ -56,6 +56,7 @@ from ._pool import (
     HTTPTransport as HTTPTransport,
     MockTransport as MockTransport,
 )
+from ._proxy import EnvProxies as EnvProxies, select_proxy as select_proxy
 from ._request import Request as Request
 from ._response import Response as Response
 from ._streams import SocketStream as SocketStream, Stream as Stream, TLSStream as TLSStream, open_stream as open_stream
@@ -69,5 +70,5 @@ __all__ = [
     "StreamClosed", "StreamConsumed", "StreamError", "TimeoutException", "TooManyRedirects", "TotalTimeout",
     "TransportError", "UnsupportedProtocol", "WriteError", "WriteTimeout", "URL", "Headers", "Request",
     "Response", "AsyncBaseTransport", "ConnectionPool", "HTTPTransport", "MockTransport", "SocketStream",
-    "Stream", "TLSStream", "open_stream",
+    "Stream", "TLSStream", "open_stream", "EnvProxies", "select_proxy",
 ]  # fmt: skip

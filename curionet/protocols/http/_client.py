@@ -64,14 +64,6 @@ def _join_cookie_fields(headers: Headers) -> None:
         headers["Cookie"] = "; ".join(fields)
 
 
-def _proxy_from_env(scheme: str) -> str | None:
-    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
-
-
 class _StreamContext:
     """What :meth:`ClientSession.stream` returns.  A class rather than an
     ``@asynccontextmanager`` generator: one that is entered and then dropped
@@ -110,8 +102,12 @@ class ClientSession:
     :class:`Timeout`; ``limits`` a :class:`Limits`; ``verify`` ``True`` (the
     system store), ``False``, a CA bundle path or an ``ssl.SSLContext``;
     ``cert`` a client certificate (path or ``(certfile, keyfile)``);
-    ``proxy`` an ``http://`` proxy URL (``CONNECT`` tunnels for HTTPS);
-    ``trust_env`` reads ``HTTP(S)_PROXY``/``NO_PROXY``/``SSL_CERT_FILE``;
+    ``proxy`` an ``http://`` proxy URL for every request (``CONNECT``
+    tunnels for HTTPS; credentials in the URL go to the proxy);
+    ``trust_env`` (default ``True``) reads, when the session is created,
+    ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` (unless
+    ``proxy`` is given; see :func:`select_proxy`) and
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``;
     ``event_hooks`` ``{"request": [...], "response": [...]}`` of callables
     (sync or async); ``transport`` replaces the network (see
     :class:`MockTransport`); ``max_body_size`` bounds bodies read into memory.
@@ -130,7 +126,7 @@ class ClientSession:
         max_redirects: int = 20,
         verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
         cert: Any = None,
-        trust_env: bool = False,
+        trust_env: bool = True,
         proxy: str | URL | None = None,
         event_hooks: dict[str, list[Any]] | None = None,
         *,
@@ -156,16 +152,13 @@ class ClientSession:
             "request": list(hooks.get("request", [])),
             "response": list(hooks.get("response", [])),
         }
-        no_proxy = None
-        if trust_env:
-            proxy = proxy or _proxy_from_env("https") or _proxy_from_env("http")
-            raw = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-            no_proxy = [h.strip().lstrip(".") for h in raw.split(",") if h.strip()]
         if isinstance(verify, os.PathLike):
             verify = os.fspath(verify)
+        # The environment is read here, once: requests pay nothing for it.
+        # An explicit proxy= or transport= leaves the proxy variables unread.
         self._transport = transport or HTTPTransport(
             verify=verify, cert=cert, trust_env=trust_env, limits=limits, proxy=proxy,
-            max_header_size=max_header_size, no_proxy=no_proxy,
+            max_header_size=max_header_size, proxy_env=os.environ if trust_env and proxy is None else None,
         )  # fmt: skip
         self.is_closed = False
 

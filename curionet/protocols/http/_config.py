@@ -15,7 +15,7 @@ import os
 import ssl
 from typing import Any
 
-__all__ = ["Timeout", "Limits", "create_ssl_context", "DEFAULT_TIMEOUT", "DEFAULT_LIMITS"]
+__all__ = ["Timeout", "Limits", "create_ssl_context", "env_ca_bundle", "DEFAULT_TIMEOUT", "DEFAULT_LIMITS"]
 
 _UNSET: Any = object()
 
@@ -138,13 +138,28 @@ def _cached_context(verify: bool, cafile: str | None, cert: Any) -> ssl.SSLConte
     return _new_context(verify, cafile, cert)
 
 
+def env_ca_bundle() -> str | None:
+    """``SSL_CERT_FILE`` if it names a file, else ``SSL_CERT_DIR`` if it
+    names a directory, else ``None`` (httpx's rule: a variable that names
+    nothing usable is ignored)."""
+    path = os.environ.get("SSL_CERT_FILE")
+    if path and os.path.isfile(path):
+        return path
+    path = os.environ.get("SSL_CERT_DIR")
+    if path and os.path.isdir(path):
+        return path
+    return None
+
+
 def create_ssl_context(verify: bool | str | os.PathLike[str] | ssl.SSLContext = True, cert: Any = None,
                        trust_env: bool = False) -> ssl.SSLContext:
     """The ``SSLContext`` for ``verify`` (``True``: the system store, ``False``:
     no verification, a path: a CA bundle file or directory, or an
     ``SSLContext`` used as is) and ``cert`` (a client certificate: a path to a
-    PEM file, or ``(certfile, keyfile[, password])``).  Contexts are cached, so
-    the default one is built once per process."""
+    PEM file, or ``(certfile, keyfile[, password])``).  With ``trust_env``
+    and ``verify=True``, ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` (see
+    :func:`env_ca_bundle`) replaces the system store.  Contexts are cached,
+    so the default one is built once per process."""
     if isinstance(verify, ssl.SSLContext):
         if cert is not None:
             verify.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
@@ -154,7 +169,7 @@ def create_ssl_context(verify: bool | str | os.PathLike[str] | ssl.SSLContext = 
         cafile = os.fspath(verify)
         verify = True
     elif verify and trust_env:
-        cafile = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR") or None
+        cafile = env_ca_bundle()
     if isinstance(cert, list):
         cert = tuple(cert)
     return _cached_context(bool(verify), cafile, cert)

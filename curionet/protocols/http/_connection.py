@@ -105,7 +105,9 @@ class HTTP11Connection:
 
     *connect* is a coroutine function returning a connected stream; it runs
     when the first request is sent, under the connect timeout.  With
-    *absolute_form* the request target is the full URL (a plain-HTTP proxy).
+    *absolute_form* the request target is the full URL (a plain-HTTP proxy);
+    *proxy_headers* (:class:`Headers` items, e.g. ``Proxy-Authorization``)
+    then go on every request that does not set a field of the same name.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class HTTP11Connection:
         keepalive_expiry: float | None = None,
         max_header_size: int = 65536,
         absolute_form: bool = False,
+        proxy_headers: list[tuple[str, str, str]] | None = None,
     ) -> None:
         self.origin = origin
         self._connect = connect
@@ -130,6 +133,7 @@ class HTTP11Connection:
         self.keepalive_expiry = keepalive_expiry
         self.expires_at: float | None = None
         self.absolute_form = absolute_form
+        self._proxy_headers = proxy_headers or None
         self._must_close = False
 
     def __repr__(self) -> str:
@@ -205,8 +209,8 @@ class HTTP11Connection:
             body = request.stream
             fast = None
             if body is None or type(body) is bytes:
-                fast = request_head(request.method, self._target(request), request.headers._items,
-                                    request.url.netloc, body)  # fmt: skip
+                items = request.headers._items if self._proxy_headers is None else self._head_items(request)
+                fast = request_head(request.method, self._target(request), items, request.url.netloc, body)
             if fast is None:
                 await self._send_request(request, timeout.write, reused)
                 event = await self._receive_head(request, timeout.read, reused)
@@ -289,10 +293,20 @@ class HTTP11Connection:
         url = request.url
         return f"{url.scheme}://{url.netloc}{url.raw_path}" if self.absolute_form else url.raw_path
 
+    def _head_items(self, request: Request) -> list[tuple[str, str, str]]:
+        """The header fields to send: the request's, plus the proxy's that
+        the request does not override."""
+        items = request.headers._items
+        extra = self._proxy_headers
+        if extra is None:
+            return items
+        names = {item[0] for item in items}
+        return items + [item for item in extra if item[0] not in names]
+
     def _h11_request(self, request: Request) -> h11.Request:
         """*request*'s head as an h11 event.  h11 validates everything here:
         the slow path is the reference."""
-        raw = request.headers.raw()
+        raw = [(n.encode("latin-1"), v.encode("latin-1")) for _, n, v in self._head_items(request)]
         if "host" not in request.headers:
             raw.insert(0, (b"Host", request.url.netloc.encode("ascii")))
         return h11.Request(method=request.method.encode("ascii"), target=self._target(request).encode("ascii"),

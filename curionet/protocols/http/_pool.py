@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ...errors import TaskTimeout
@@ -34,10 +34,10 @@ from ...kernel.kernel import current_kernel
 from ...kernel.sched import SchedBarrier
 from ...kernel.time import timeout_after
 from ...kernel.traps import _scheduler_wait
-from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout, create_ssl_context
+from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout, create_ssl_context, env_ca_bundle
 from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection
 from ._errors import PoolTimeout, RemoteProtocolError, ServerDisconnected, UnsupportedProtocol, _error
-from ._proxy import open_via_proxy
+from ._proxy import EnvProxies, check_proxy_url, open_via_proxy, proxy_headers
 from ._request import Request
 from ._response import Response
 from ._streams import open_stream
@@ -90,7 +90,12 @@ class _PoolRequest:
 
 class ConnectionPool:
     """Keep-alive connections keyed by origin (and proxy), within
-    :class:`Limits`.  Use through :class:`HTTPTransport`."""
+    :class:`Limits`.  Use through :class:`HTTPTransport`.
+
+    *proxy* is used for every request; without it, *proxy_env* (an
+    environment mapping: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``, see :class:`EnvProxies`) is read once, here, and chooses
+    per origin."""
 
     def __init__(
         self,
@@ -100,12 +105,22 @@ class ConnectionPool:
         proxy: str | URL | None = None,
         connector: Connector | None = None,
         max_header_size: int = 65536,
-        no_proxy: list[str] | None = None,
+        proxy_env: Mapping[str, str] | None = None,
     ) -> None:
         self._ssl_context = ssl_context
         self._limits = limits
-        self._proxy = URL(proxy) if proxy is not None else None
-        self._no_proxy = no_proxy or []
+        # The proxy part of a pool key is the proxy URL as a string (its
+        # credentials included: two proxies may differ only in those).
+        self._proxy: str | None = None
+        self._env_proxies: EnvProxies | None = None
+        self._proxy_cache: dict[tuple[str, str, int | None], str | None] = {}
+        if proxy is not None:
+            self._proxy = str(proxy)
+            check_proxy_url(URL(self._proxy))
+        elif proxy_env is not None:
+            env = EnvProxies(proxy_env)
+            if env.any:
+                self._env_proxies = env
         self._connector: Connector = connector or open_stream
         self._max_header_size = max_header_size
         self._connections: list[HTTP11Connection] = []
@@ -142,10 +157,25 @@ class ConnectionPool:
 
     # -- synchronous bookkeeping ----------------------------------------------
     def _key(self, url: URL) -> tuple[Any, ...]:
-        proxy = self._proxy
-        if proxy is not None and not any(url.host == h or url.host.endswith("." + h) for h in self._no_proxy):
-            return (url.scheme, url.host, url.port, proxy.origin)
-        return (url.scheme, url.host, url.port, None)
+        """``(scheme, host, port, proxy URL or None)``: connections are
+        shared by requests with the same key."""
+        if self._env_proxies is not None:
+            return (url.scheme, url.host, url.port, self._env_proxy(url.scheme, url.host, url.port))
+        return (url.scheme, url.host, url.port, self._proxy)
+
+    def _env_proxy(self, scheme: str, host: str, port: int | None) -> str | None:
+        """The environment's proxy for an origin, remembered (the rules are
+        walked once per origin, not per request)."""
+        origin = (scheme, host, port)
+        cache = self._proxy_cache
+        try:
+            return cache[origin]
+        except KeyError:
+            pass
+        if len(cache) >= 1024:
+            cache.clear()
+        via = cache[origin] = self._env_proxies.select(scheme, host, port)  # type: ignore[union-attr]
+        return via
 
     def _new_connection(self, key: tuple[Any, ...]) -> HTTP11Connection:
         scheme, host, port, via = key
@@ -156,6 +186,7 @@ class ConnectionPool:
             keepalive_expiry=self._limits.keepalive_expiry,
             max_header_size=self._max_header_size,
             absolute_form=absolute,
+            proxy_headers=proxy_headers(URL(via)) if absolute else None,
         )
         conn.key = key  # type: ignore[attr-defined]
         return conn
@@ -299,14 +330,13 @@ class ConnectionPool:
             await conn.aclose()
 
     # -- I/O --------------------------------------------------------------------
-    async def _open(self, scheme: str, host: str, port: int, via: tuple[str, str, int] | None) -> Any:
+    async def _open(self, scheme: str, host: str, port: int, via: str | None) -> Any:
         ctx = None
         if scheme == "https":
             ctx = self._ssl_context if self._ssl_context is not None else create_ssl_context()
         if via is None:
             return await self._connector(host, port, ssl_context=ctx, server_hostname=host)
-        assert self._proxy is not None  # a key names a proxy only when the pool has one
-        return await open_via_proxy(self._connector, self._proxy, scheme, host, port, ctx)
+        return await open_via_proxy(self._connector, URL(via), scheme, host, port, ctx)
 
     async def handle_request(self, request: Request) -> Response:
         """Send *request* on a pooled connection; return the response with
@@ -388,22 +418,24 @@ class HTTPTransport(AsyncBaseTransport):
         *,
         verify: bool | str | ssl.SSLContext = True,
         cert: Any = None,
-        trust_env: bool = False,
+        trust_env: bool = True,
         limits: Limits = DEFAULT_LIMITS,
         proxy: str | URL | None = None,
         connector: Connector | None = None,
         max_header_size: int = 65536,
-        no_proxy: list[str] | None = None,
+        proxy_env: Mapping[str, str] | None = None,
     ) -> None:
         self._verify = verify
         self._cert = cert
         self._trust_env = trust_env
         self._ctx: ssl.SSLContext | None = None
-        if not isinstance(verify, bool) or cert is not None or not verify or trust_env:
+        # The default context is built on first use (an http-only program
+        # never loads the trust store); anything else is built here, once.
+        if not isinstance(verify, bool) or cert is not None or not verify or (trust_env and env_ca_bundle()):
             self._ctx = create_ssl_context(verify, cert, trust_env)
         self.pool = ConnectionPool(
             ssl_context=self._ctx, limits=limits, proxy=proxy, connector=connector,
-            max_header_size=max_header_size, no_proxy=no_proxy,
+            max_header_size=max_header_size, proxy_env=proxy_env,
         )  # fmt: skip
         # One coroutine frame fewer on every request.
         self.handle_request = self.pool.handle_request  # type: ignore[method-assign]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 from ._errors import InvalidURL
 
@@ -64,7 +64,8 @@ def _parse(url: str) -> tuple[Any, ...]:
     return (
         scheme, host, port, port if port is not None else _DEFAULT_PORTS.get(scheme),
         quote(path, safe=_SAFE_PATH), quote(parts.query, safe=_SAFE_QUERY), parts.fragment,
-        parts.username, parts.password,
+        None if parts.username is None else unquote(parts.username),
+        None if parts.password is None else unquote(parts.password),
     )  # fmt: skip
 
 
@@ -74,6 +75,8 @@ class URL:
     ``scheme``, ``host`` (lower case, IDNA-encoded, no brackets), ``port``
     (explicit or the scheme's default), ``path``, ``query`` (without ``?``)
     and ``fragment``; ``raw_path`` is the request target (path and query).
+    ``username`` and ``password`` are percent-decoded (``str()`` encodes
+    them again).
     """
 
     __slots__ = ("scheme", "host", "port", "path", "query", "fragment", "username", "password", "_explicit_port")
