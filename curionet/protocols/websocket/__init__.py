@@ -73,11 +73,11 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from ..errors import CancelledError, CurionetError, TaskTimeout
-from ..kernel.sched import SchedFIFO
-from ..kernel.sync import Event, Lock
-from ..kernel.task import Task, spawn
-from ..kernel.time import clock, ignore_after, sleep, timeout_after
+from ...errors import CancelledError, CurionetError, TaskTimeout
+from ...kernel.sched import SchedFIFO
+from ...kernel.sync import Event, Lock
+from ...kernel.task import Task, spawn
+from ...kernel.time import clock, ignore_after, sleep, timeout_after
 
 __all__ = [
     "WebSocket",
@@ -1258,7 +1258,7 @@ def _size(data: str | bytes) -> int:
 
 
 async def _current() -> Task:
-    from ..kernel.task import current_task
+    from ...kernel.task import current_task
 
     return await current_task()
 
@@ -1640,7 +1640,7 @@ class WebSocketServer:
 
     async def start(self) -> None:
         """Start listening and accepting in the background."""
-        from ..network import run_server, tcp_server_socket
+        from ...network import run_server, tcp_server_socket
 
         family = _socket.AF_INET6 if ":" in self.host else _socket.AF_INET
         self._sock = tcp_server_socket(self.host, self._port, family, self.backlog, self.reuse_address)
@@ -1797,9 +1797,9 @@ async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_hea
 async def _open_stream(host: str, port: int, ssl_context: Any, server_hostname: str) -> Any:
     """Connect through the Happy Eyeballs connector (TLS-wrapped for wss)."""
     try:
-        from .happy_eyeballs import open_tcp_stream
+        from ..happy_eyeballs import open_tcp_stream
     except ImportError:  # pragma: no cover - the connector ships with curionet
-        from ..network import open_connection
+        from ...network import open_connection
 
         if ssl_context is None:
             return await open_connection(host, port)
