@@ -8,7 +8,7 @@ import pytest
 import trustme
 from http_testing import H11Server, header_lines, split_raw
 
-from curionet.protocols.http import URL, ClientSession, ProxyError, select_proxy
+from curionet.protocols.http import URL, ClientSession, ProxyError, create_ssl_context, select_proxy
 
 P = "http://proxy.test:3128"
 Q = "http://other-proxy.test:8080"
@@ -146,25 +146,26 @@ async def test_ssl_cert_file_from_the_environment(clean_env, tmp_path):
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
+    # The shared default context, built before the variable is set: OpenSSL's
+    # default store reads SSL_CERT_FILE too, and it must not keep this one.
+    default = create_ssl_context()
     clean_env.setenv("SSL_CERT_FILE", str(bundle))
     clean_env.delenv("SSL_CERT_DIR", raising=False)
     srv = H11Server(lambda *args: (200, [("Content-Length", "2")], b"ok"), ssl_context=server_ctx).start()
     try:
         async with ClientSession() as session:
-            ctx = session.transport._ctx
-            assert ctx is not None and [c["subject"] for c in ctx.get_ca_certs()] == [
-                c["subject"] for c in _contexts_certs(bundle)
-            ]
+            # The bundle is the trust store: it alone, not the system's.
+            assert session.transport.ssl_context.get_ca_certs() == _certs_in(bundle)
             r = await session.get(srv.url("/", scheme="https"))
             assert r.content == b"ok"
         clean_env.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))  # names nothing: ignored
         async with ClientSession() as session:
-            assert session.transport._ctx is None
+            assert session.transport.ssl_context is default
     finally:
         srv.stop()
 
 
-def _contexts_certs(bundle):
+def _certs_in(bundle):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cafile=str(bundle))
     return ctx.get_ca_certs()

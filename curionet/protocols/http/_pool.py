@@ -108,6 +108,7 @@ class ConnectionPool:
         proxy_env: Mapping[str, str] | None = None,
     ) -> None:
         self._ssl_context = ssl_context
+        self._ssl_verify: bool | str = True  # what the default context verifies with (a CA path from the env)
         self._limits = limits
         # The proxy part of a pool key is the proxy URL as a string (its
         # credentials included: two proxies may differ only in those).
@@ -330,10 +331,18 @@ class ConnectionPool:
             await conn.aclose()
 
     # -- I/O --------------------------------------------------------------------
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The context for ``https://`` origins (the shared default one is
+        built on first use, so a program that never uses TLS never loads a
+        trust store)."""
+        ctx = self._ssl_context
+        return ctx if ctx is not None else create_ssl_context(self._ssl_verify)
+
     async def _open(self, scheme: str, host: str, port: int, via: str | None) -> Any:
         ctx = None
         if scheme == "https":
-            ctx = self._ssl_context if self._ssl_context is not None else create_ssl_context()
+            ctx = self.ssl_context
         if via is None:
             return await self._connector(host, port, ssl_context=ctx, server_hostname=host)
         return await open_via_proxy(self._connector, URL(via), scheme, host, port, ctx)
@@ -429,19 +438,25 @@ class HTTPTransport(AsyncBaseTransport):
         self._cert = cert
         self._trust_env = trust_env
         self._ctx: ssl.SSLContext | None = None
-        # The default context is built on first use (an http-only program
-        # never loads the trust store); anything else is built here, once.
-        if not isinstance(verify, bool) or cert is not None or not verify or (trust_env and env_ca_bundle()):
-            self._ctx = create_ssl_context(verify, cert, trust_env)
+        if not isinstance(verify, bool) or cert is not None or not verify:
+            self._ctx = create_ssl_context(verify, cert)
         self.pool = ConnectionPool(
             ssl_context=self._ctx, limits=limits, proxy=proxy, connector=connector,
             max_header_size=max_header_size, proxy_env=proxy_env,
         )  # fmt: skip
+        if self._ctx is None and trust_env:
+            # Read now; the context itself is built on the first https request.
+            self.pool._ssl_verify = env_ca_bundle() or True
         # One coroutine frame fewer on every request.
         self.handle_request = self.pool.handle_request  # type: ignore[method-assign]
 
     async def handle_request(self, request: Request) -> Response:
         return await self.pool.handle_request(request)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The ``SSLContext`` used for ``https://`` URLs."""
+        return self.pool.ssl_context
 
     async def aclose(self) -> None:
         await self.pool.aclose()
