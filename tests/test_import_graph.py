@@ -438,6 +438,11 @@ KNOWN_CYCLES: list[tuple[str, ...]] = [
         "curionet.monitor", "curionet.cli",
     ),
     (
+        "curionet", "curionet.protocols.http", "curionet.protocols.http._proxy", "curionet.protocols.http._streams",
+        "curionet.kernel.time", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal",
+        "curionet.monitor", "curionet.cli",
+    ),
+    (
         "curionet", "curionet.protocols.http", "curionet.protocols.http._pool", "curionet.protocols.http._proxy",
         "curionet.protocols.http._streams", "curionet.kernel.time", "curionet.kernel.task", "curionet.thread",
         "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",

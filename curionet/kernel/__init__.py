@@ -1,6 +1,6 @@
 """The curionet kernel: traps, scheduler, clock, tasks, time, sync, queues."""
 
-from .clock import MockClock as MockClock, SystemClock as SystemClock
+from .clock import Clock as Clock, MockClock as MockClock, SystemClock as SystemClock
 from .kernel import Activation as Activation, Kernel as Kernel, current_kernel as current_kernel, run as run
 from .queue import LifoQueue as LifoQueue, PriorityQueue as PriorityQueue, Queue as Queue
 from .sched import SchedBarrier as SchedBarrier, SchedFIFO as SchedFIFO

@@ -6,20 +6,37 @@ protocol delay reads the clock it was given (``Kernel(clock=...)``).
 to (``jump()``) or, with auto-jump, whenever every task is blocked, so tests of
 a 250 ms delay run in microseconds and can assert exact virtual times.
 
-A clock has three methods the kernel uses:
-
-* ``current_time()``: the clock value, in seconds.
-* ``sleep_time(deadline, now)``: how long (real seconds, ``None`` = forever)
-  the kernel may block waiting for I/O when the next timer is at *deadline*.
-* ``idle(deadline)``: called when that wait ended with nothing to do; the mock
-  clock jumps to *deadline* here.
+Any object with the three methods of :class:`Clock` can drive a kernel.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Protocol, runtime_checkable
 
-__all__ = ["SystemClock", "MockClock"]
+__all__ = ["Clock", "SystemClock", "MockClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What the kernel needs from a clock (``Kernel(clock=...)``).
+
+    The kernel reads the time only through :meth:`current_time`, and asks the
+    clock how long it may block, so a virtual clock can decide when time
+    passes.
+    """
+
+    def current_time(self) -> float:
+        """The clock value, in seconds (any origin; it never goes back)."""
+
+    def sleep_time(self, deadline: float, now: float) -> float | None:
+        """How long (real seconds; ``None``: as long as it takes) the kernel
+        may block waiting for I/O when the next timer is at *deadline* and
+        the clock reads *now*."""
+
+    def idle(self, deadline: float) -> None:
+        """Called when that wait ended with nothing to do; a virtual clock
+        may move to *deadline* here (the mock clock's auto-jump)."""
 
 
 class SystemClock:

@@ -83,7 +83,7 @@ from ..errors import (
     WriteResourceBusy,
 )
 from . import traps
-from .clock import SystemClock
+from .clock import Clock, SystemClock
 from .io import send_hint
 from .task import BLOCKED, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
 
@@ -246,7 +246,7 @@ class Kernel:
         debug: Any = None,
         activations: Any = None,
         taskcls: type[Task] = Task,
-        clock: Any = None,
+        clock: Clock | None = None,
         max_select_timeout: float | None = None,
         busy_poll: float | None = None,
         shutdown_timeout: float | None = None,
