@@ -49,7 +49,7 @@ __all__ = ["Channel"]
 log = logging.getLogger(__name__)
 
 
-class ConnectionError(CurionetError):  # noqa: A001 - Curio's name, in this module only
+class ConnectionError(CurionetError):  # Curio's name; shadows the builtin in this module only
     """A channel connection failed (Curio's ``curio.channel.ConnectionError``;
     not the builtin of the same name)."""
 

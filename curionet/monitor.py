@@ -140,7 +140,7 @@ class Monitor:
         def call() -> None:
             try:
                 fut.set_result(func(self.kernel, arg))
-            except BaseException as e:  # noqa: BLE001 - reported to the client
+            except BaseException as e:  # any failure is reported to the client
                 fut.set_exception(e)
 
         if self.kernel._closed:

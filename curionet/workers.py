@@ -156,7 +156,7 @@ class _Abandoned:
                     fut.set_exception(exc)
                 try:
                     on_cancel(fut)
-                except BaseException:  # noqa: BLE001 - nobody else would see it
+                except BaseException:  # logged: nobody else would see it
                     log.exception("call_on_cancel %r of a cancelled call to %s failed", on_cancel, _name(self._func))
             elif exc is not None:
                 log.error(
@@ -221,7 +221,7 @@ class _ThreadWorker:
             self.job = None
             try:
                 job.result = job.func(*job.args)
-            except BaseException as e:  # noqa: BLE001 - handed to the task
+            except BaseException as e:  # handed to the task, whatever it is
                 job.exc = e
             job.func = job.args = None
             # Back to the idle list before waking the task, so the task's
@@ -490,7 +490,7 @@ def _process_main(conn: Any) -> None:
                 func, args = pickle.loads(body)
                 reply = (True, func(*args))
                 out = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-            except BaseException as e:  # noqa: BLE001 - sent to the parent
+            except BaseException as e:  # sent to the parent, whatever it is
                 tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
                 try:
                     out = pickle.dumps((False, (e, tb)), pickle.HIGHEST_PROTOCOL)

@@ -58,12 +58,6 @@ READ = 0x001
 WRITE = 0x004
 
 
-@types.coroutine
-def _kernel_trap(*request: Any) -> Any:
-    """Suspend the calling coroutine and hand *request* to the kernel."""
-    return (yield request)
-
-
 # Each trap below is its own tiny generator-based coroutine that yields its
 # request tuple: one frame per blocked task and no extra call on the hot path.
 
