@@ -266,7 +266,7 @@ def test_property_messages_arrive_intact_and_in_order(messages, compression, chu
 def test_property_unmask_matches_wsproto(data, key):
     from wsproto.frame_protocol import XorMaskerSimple
 
-    from curionet.protocols.websocket import _unmask
+    from curionet.protocols.websocket._frames import _unmask
 
     assert _unmask(data, key) == bytes(XorMaskerSimple(key).process(bytearray(data)))
 
@@ -276,7 +276,7 @@ def test_unmask_large_payload_matches_wsproto():
 
     from wsproto.frame_protocol import XorMaskerSimple
 
-    from curionet.protocols.websocket import _unmask
+    from curionet.protocols.websocket._frames import _unmask
 
     for n in (513, 4097, 65536, 100_003):
         data, key = os.urandom(n), os.urandom(4)
@@ -323,7 +323,7 @@ def test_property_garbage_never_breaks_the_server(garbage, compression, fast):
     ids=["default-level-3", "level-6", "level-1-big-window"],
 )
 def test_deflate_compresses_with_the_configured_zlib_settings(compression, level, window_bits, mem_level):
-    from curionet.protocols.websocket import _deflate_extension
+    from curionet.protocols.websocket._deflate import _deflate_extension
 
     (ext,) = _deflate_extension(compression, None)
     message = b" ".join(b'{"id":%d,"user":"u%d","msg":"hello %d"}' % (i * 7919 % 10007, i % 97, i % 13)
@@ -336,7 +336,7 @@ def test_deflate_compresses_with_the_configured_zlib_settings(compression, level
 
 @pytest.mark.parametrize("bad", [{"level": 10}, {"level": -2}, {"window_bits": 8}, {"mem_level": 0}])
 def test_deflate_settings_out_of_range_are_refused(bad):
-    from curionet.protocols.websocket import _deflate_extension
+    from curionet.protocols.websocket._deflate import _deflate_extension
 
     with pytest.raises(ValueError):
         _deflate_extension(bad, None)

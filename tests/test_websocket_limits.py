@@ -238,7 +238,7 @@ def test_unread_claim_reads_wsproto_parser_state():
     from wsproto import ConnectionType
     from wsproto.connection import Connection
 
-    from curionet.protocols.websocket import _unread_claim
+    from curionet.protocols.websocket._wsproto import _unread_claim
 
     conn = Connection(ConnectionType.SERVER)
     assert _unread_claim(conn) == 0
@@ -250,7 +250,7 @@ def test_unread_claim_reads_wsproto_parser_state():
 
 @pytest.mark.parametrize("size", [0, 1, 1000, 70_000])
 def test_deflate_bound_covers_incompressible_data(size):
-    from curionet.protocols.websocket import _deflate_bound
+    from curionet.protocols.websocket._deflate import _deflate_bound
 
     data = os.urandom(size)
     for level in (0, 1, 6, 9):

@@ -1,0 +1,458 @@
+"""The reader task of a WebSocket connection.
+
+Discussion: one reader task per connection.  A background task reads the
+stream, answers pings, completes the closing handshake and puts whole
+messages in a bounded inbox.  When the inbox is full it stops reading, so a
+peer that floods a connection whose owner does not call ``receive()`` is
+slowed down by TCP instead of filling our memory.
+
+Discussion: wsproto's quirks, hidden here.  EOF is ``receive_data(None)``
+(h11 uses ``b""``); a frame that violates the protocol does not raise but
+yields a ``CloseConnection`` event *without* changing the state, after which
+the parser is dead and must not be fed again (its buffer would grow without
+bound); ``permessage-deflate`` decompresses whatever arrived in one call with
+no output limit.  We tell a protocol failure from a real Close by the state,
+stop feeding wsproto after a failure, and decompress through a subclass that
+enforces ``max_message_size`` on the decompressed size.
+
+Discussion: sizes a peer claims.  A frame header announces its payload length
+(up to 2**63) before any payload arrives.  Nothing here allocates from that
+number: a header over ``max_message_size`` closes the connection with 1009 as
+soon as it is parsed (by the fast path, by ``_BoundedDeflate`` for each header
+wsproto parses, or, without compression, by a look at the header wsproto is
+in the middle of), and the buffer that collects a big frame grows with the
+bytes that arrive.
+"""
+
+from __future__ import annotations
+
+import socket as _socket
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any
+
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError
+
+from ...errors import CancelledError, CurionetError
+from ...kernel.sched import SchedFIFO
+from ...kernel.sync import Lock
+from ...kernel.task import Task
+from ...kernel.time import ignore_after
+from ._deflate import _BoundedDeflate, _deflate_bound
+from ._frames import _XOR_TABLES, _unmask
+from ._transport import _RECV_SIZE
+from ._wsproto import _idle, _unread_claim
+
+# States of WebSocket._state.
+_OPEN, _CLOSING, _CLOSED = range(3)
+
+
+class _Reader:
+    """The receiving half of :class:`~._connection.WebSocket` (its base
+    class): the reader task and what it does with each event."""
+
+    # Set by WebSocket.__init__.
+    client: bool
+    max_message_size: int | None
+    max_queue: int
+    close_timeout: float | None
+    close_code: int | None
+    close_reason: str | None
+    _conn: Connection
+    _stream: Any
+    _state: int
+    _inbox: deque[str | bytes]
+    _getters: SchedFIFO
+    _putter: SchedFIFO
+    _write_lock: Lock
+    _fragments: list[Any]
+    _fragment_size: int
+    _pings: OrderedDict[bytes, Any]
+    _keepalive_task: Task | None
+    _discard: bool
+    _stream_closed: bool
+    _sent_close: bool
+    _fast: bool
+    _partial: bytearray | None
+    _partial_filled: int
+    _partial_total: int
+    _partial_info: tuple[int, bool, int]
+    _deflate: _BoundedDeflate | None
+
+    if TYPE_CHECKING:
+
+        async def _abort(self) -> None: ...
+
+        async def _send_close(self, code: int, reason: str) -> None: ...
+
+    # -- the reader task -------------------------------------------------
+    async def _reader(self) -> None:
+        conn = self._conn
+        stream = self._stream
+        try:
+            # Trailing bytes that came with the handshake.
+            if not await self._handle_events(conn):
+                return
+            while True:
+                partial = self._partial
+                if partial is not None:
+                    # A big frame being collected straight into its buffer.
+                    if await self._fill_partial(partial):
+                        if self._partial_filled < self._partial_total:
+                            continue
+                        self._partial = None
+                        if not await self._partial_frame(partial):
+                            return
+                        continue
+                    data = b""
+                else:
+                    try:
+                        data = await stream.recv(_RECV_SIZE)
+                    except (OSError, CurionetError):
+                        data = b""
+                if not data:
+                    if conn.state is ConnectionState.CLOSED:
+                        return
+                    conn.receive_data(None)
+                    await self._handle_events(conn)
+                    return
+                if self._fast and _idle(conn):
+                    pos = await self._fast_receive(data)
+                    if pos < 0:
+                        return
+                    if pos == len(data):
+                        continue
+                    data = data[pos:]
+                conn.receive_data(data)
+                if not await self._handle_events(conn):
+                    return
+        except (OSError, CurionetError):
+            pass  # the transport failed (while answering a ping, say): 1006
+        except CancelledError:
+            # Cancelled by _finish(): end quietly.  A task that ends with an
+            # exception keeps it, its traceback keeps our frames and they
+            # keep this connection, in a cycle through self._reader_task;
+            # and the kernel may hold a cancelled task for a while (a
+            # sleeping keepalive stays in the timer heap until its time).
+            pass
+        finally:
+            if self.close_code is None:
+                self.close_code = 1006
+                self.close_reason = ""
+            await self._abort()
+            keepalive = self._keepalive_task
+            if keepalive is not None and not keepalive.terminated:
+                # The connection is closed: a keepalive sleeping until its
+                # next ping would keep it in memory until then.
+                await keepalive.cancel(blocking=False)
+
+    async def _handle_events(self, conn: Connection) -> bool:
+        """Process pending events; False when the reader should stop."""
+        event: Any
+        for event in conn.events():
+            cls = type(event)
+            if cls is TextMessage or cls is BytesMessage:
+                if not await self._on_data(event):
+                    return False
+            elif cls is Ping:
+                if conn.state is ConnectionState.OPEN:
+                    async with self._write_lock:
+                        try:
+                            data = conn.send(event.response())
+                        except LocalProtocolError:
+                            continue
+                        await self._stream.sendall(data)
+            elif cls is Pong:
+                await self._on_pong(event.payload)
+            elif cls is CloseConnection:
+                return await self._on_close(conn, event)
+        limit = self.max_message_size
+        if limit is not None and self._deflate is None and self._fragment_size + _unread_claim(conn) > limit:
+            # A header announced more than the limit allows: refuse it now
+            # instead of reading up to the limit first.  (With
+            # permessage-deflate, _BoundedDeflate checks each header.)
+            await self._fail_protocol(1009, f"message larger than {limit} bytes")
+            return False
+        return True
+
+    async def _on_data(self, event: Any) -> bool:
+        data = event.data
+        limit = self.max_message_size
+        if event.message_finished and not self._fragments:
+            if limit is not None and len(data) > limit and _size(data) > limit:
+                await self._fail_protocol(1009, f"message larger than {limit} bytes")
+                return False
+            message = data
+        else:
+            if data:
+                self._fragments.append(data)
+                self._fragment_size += _size(data)
+            if limit is not None and self._fragment_size > limit:
+                await self._fail_protocol(1009, f"message larger than {limit} bytes")
+                return False
+            if not event.message_finished:
+                return True
+            parts = self._fragments
+            if type(event) is TextMessage:
+                message = "".join(parts)
+            else:
+                message = b"".join(parts)
+            self._fragments = []
+            self._fragment_size = 0
+        if type(message) is bytearray:
+            message = bytes(message)
+        await self._deliver(message)
+        return True
+
+    async def _deliver(self, message: str | bytes) -> None:
+        """Put a whole message in the inbox, waiting while it is full."""
+        if self._discard:
+            return
+        inbox = self._inbox
+        while len(inbox) >= self.max_queue:
+            await self._putter.suspend("WEBSOCKET_INBOX_FULL")
+            if self._discard:
+                return
+        inbox.append(message)
+        if self._getters._queue:
+            self._getters._wake(1)
+
+    async def _fill_partial(self, buf: bytearray) -> bool:
+        """Read more of the frame being collected into *buf*; False at EOF.
+
+        A full buffer grows by the larger of one read (``_RECV_SIZE``) and
+        what it already holds, up to the frame's size: it follows the data
+        that arrived, never the length the header claims."""
+        filled = self._partial_filled
+        if filled == len(buf):
+            buf.extend(bytes(min(self._partial_total - filled, max(filled, _RECV_SIZE))))
+        view = memoryview(buf)[filled:]
+        try:
+            recv_into = getattr(self._stream, "recv_into", None)
+            if recv_into is not None:
+                got = await recv_into(view)
+            else:
+                chunk = await self._stream.recv(len(view))
+                got = len(chunk)
+                view[:got] = chunk
+        except (OSError, CurionetError):
+            return False
+        finally:
+            view.release()
+        self._partial_filled += got
+        return got > 0
+
+    async def _partial_frame(self, buf: bytearray) -> bool:
+        """Deliver a collected frame (already checked by :meth:`_fast_receive`)."""
+        opcode, compressed, start = self._partial_info
+        if not self.client:
+            key = bytes(buf[start - 4 : start])
+            for i in range(4):
+                buf[start + i :: 4] = buf[start + i :: 4].translate(_XOR_TABLES[key[i]])
+        with memoryview(buf) as view:
+            payload: Any = view[start:]
+            if compressed:
+                assert self._deflate is not None
+                inflated = self._deflate.inflate_message(self.client, payload)
+                if isinstance(inflated, CloseReason):
+                    await self._fail_protocol(int(inflated), "invalid compressed message")
+                    return False
+                payload = inflated
+            try:
+                message: str | bytes = str(payload, "utf-8") if opcode == 1 else bytes(payload)
+            except UnicodeDecodeError:
+                await self._fail_protocol(1007, "invalid UTF-8")
+                return False
+            finally:
+                if isinstance(payload, memoryview):
+                    payload.release()
+        await self._deliver(message)
+        return True
+
+    async def _fast_receive(self, data: bytes) -> int:
+        """Handle the complete, unfragmented data frames at the start of
+        *data* without going through wsproto; return the offset of the first
+        byte left for wsproto, or -1 if the connection failed.
+
+        Discussion: the fast path.  wsproto turns every frame into several
+        objects (header, frame, event) and copies the payload a few times;
+        for the common frame (FIN set, text or binary, whole in one read)
+        that is most of the server's CPU time.  This path only runs while
+        wsproto's parser is idle (between frames, no message in progress)
+        and handles only frames that are valid by construction: anything
+        else (control frames, fragments, reserved bits, non-minimal lengths,
+        invalid UTF-8, oversized messages) stops it, and wsproto parses from
+        that frame on, so every error and close code still comes from it.
+        """
+        pos = 0
+        n = len(data)
+        want_mask = 0 if self.client else 0x80
+        deflate = self._deflate
+        limit = self.max_message_size
+        while n - pos >= 2:
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            opcode = b0 & 0x0F
+            if not b0 & 0x80 or (opcode != 1 and opcode != 2) or b1 & 0x80 != want_mask:
+                break
+            compressed = False
+            if b0 & 0x70:
+                if b0 & 0x70 != 0x40 or deflate is None:
+                    break
+                compressed = True
+            length = b1 & 0x7F
+            start = pos + 2
+            if length == 126:
+                if n - pos < 4:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                if length < 126:
+                    break
+                start = pos + 4
+            elif length == 127:
+                if n - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                if length < 65536 or length >> 63:
+                    break
+                start = pos + 10
+            if want_mask:
+                key = data[start : start + 4]
+                start += 4
+            end = start + length
+            if limit is not None and length > limit and (not compressed or length > _deflate_bound(limit)):
+                # Refused on the header alone: no payload is waited for.
+                await self._fail_protocol(1009, f"message larger than {limit} bytes")
+                return -1
+            if end > n:
+                if length > 4096:
+                    # A big frame arriving over several reads: collect it
+                    # in one buffer, then unmask it in place.  The buffer
+                    # starts at what arrived plus one read and grows with
+                    # the data (see _fill_partial): a header alone claims
+                    # no memory.
+                    buf = bytearray(min(end - pos, n - pos + _RECV_SIZE))
+                    buf[: n - pos] = memoryview(data)[pos:]
+                    self._partial = buf
+                    self._partial_filled = n - pos
+                    self._partial_total = end - pos
+                    self._partial_info = (opcode, compressed, start - pos)
+                    return n
+                break
+            if want_mask:
+                payload = _unmask(data[start:end], key)
+            else:
+                payload = data[start:end] if start or end != n else data
+            if compressed:
+                assert deflate is not None
+                inflated = deflate.inflate_message(self.client, payload)
+                if isinstance(inflated, CloseReason):
+                    await self._fail_protocol(int(inflated), "invalid compressed message")
+                    return -1
+                payload = inflated
+            if opcode == 1:
+                try:
+                    message: str | bytes = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    if compressed:
+                        await self._fail_protocol(1007, "invalid UTF-8")
+                        return -1
+                    break  # wsproto reports it (1007)
+            else:
+                message = payload
+            await self._deliver(message)
+            pos = end
+        return pos
+
+    async def _on_pong(self, payload: bytes) -> None:
+        pings = self._pings
+        if payload not in pings:
+            return
+        # A Pong acknowledges its Ping and every Ping sent before it.
+        while pings:
+            key, waiter = pings.popitem(last=False)
+            waiter.answered = True
+            await waiter.event.set()
+            if key == payload:
+                break
+
+    async def _on_close(self, conn: Connection, event: CloseConnection) -> bool:
+        state = conn.state
+        if state is ConnectionState.REMOTE_CLOSING:
+            # The peer started the closing handshake: echo its code.
+            self.close_code = event.code
+            self.close_reason = event.reason or ""
+            self._state = _CLOSING
+            self._discard = True
+            self._sent_close = True
+            async with ignore_after(self.close_timeout):
+                async with self._write_lock:
+                    try:
+                        # An empty Close is echoed empty; wsproto only
+                        # does that for the enum member (an "is" test).
+                        code = CloseReason.NO_STATUS_RCVD if event.code == 1005 else event.code
+                        data = conn.send(CloseConnection(code=code))
+                        await self._stream.sendall(data)
+                    except (LocalProtocolError, OSError, CurionetError):
+                        pass
+            await self._after_handshake()
+            return False
+        if state is ConnectionState.CLOSED:
+            if self.close_code is None:
+                self.close_code = event.code
+                self.close_reason = event.reason or ""
+            if event.code != 1006:
+                await self._after_handshake()
+            return False
+        # OPEN or LOCAL_CLOSING with a CloseConnection: wsproto's parser
+        # failed (the event carries the close code to send).
+        await self._fail_protocol(event.code, event.reason or "protocol error")
+        return False
+
+    async def _after_handshake(self) -> None:
+        """Both Close frames were exchanged: the server closes TCP first, the
+        client waits (bounded) for the server to do so."""
+        if self.client:
+            await self._drain(self.close_timeout)
+        await self._abort()
+
+    async def _fail_protocol(self, code: int, reason: str) -> None:
+        """The peer broke the protocol: send Close(*code*), stop parsing, then
+        half-close and discard input until the peer closes (bounded by
+        ``close_timeout``), so our Close frame is not lost to a TCP reset."""
+        if self.close_code is None:
+            self.close_code = 1006
+            self.close_reason = ""
+        self._discard = True
+        self._state = _CLOSING
+        self._fragments = []
+        await self._send_close(code, reason)
+        shutdown = getattr(self._stream, "shutdown", None)
+        if shutdown is not None and not self._stream_closed:
+            try:
+                await shutdown(_socket.SHUT_WR)
+            except (OSError, CurionetError, AttributeError, ValueError):
+                pass
+        await self._drain(self.close_timeout)
+        await self._abort()
+
+    async def _drain(self, seconds: float | None) -> None:
+        if self._stream_closed:
+            return
+        async with ignore_after(seconds):
+            while True:
+                try:
+                    data = await self._stream.recv(_RECV_SIZE)
+                except (OSError, CurionetError):
+                    return
+                if not data:
+                    return
+
+
+def _size(data: str | bytes) -> int:
+    """Size in bytes of a message part (UTF-8 for text)."""
+    if type(data) is str:
+        return len(data) if data.isascii() else len(data.encode("utf-8"))  # type: ignore[union-attr]
+    return len(data)
