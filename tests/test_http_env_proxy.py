@@ -55,7 +55,8 @@ RULES = [
     ({"HTTPS_PROXY": S, "NO_PROXY": "example.com:443"}, "https://example.com/", None),
     ({"HTTP_PROXY": P, "NO_PROXY": "[::1]:8080"}, "http://[::1]:8080/", None),
     ({"HTTP_PROXY": P, "NO_PROXY": "[::1]:8080"}, "http://[::1]:9090/", P),
-    ({"HTTP_PROXY": P, "NO_PROXY": "example.com:http, [::1"}, "http://example.com/", P),  # unreadable: ignored
+    ({"HTTP_PROXY": P, "NO_PROXY": "example.com:http, [::1, a.test:\u00b2"}, "http://example.com/", P),  # unreadable
+    ({"HTTP_PROXY": P, "NO_PROXY": "bücher.example"}, "http://www.bücher.example/", None),  # IDNA, as URL hosts
 ]
 
 

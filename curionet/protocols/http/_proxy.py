@@ -157,6 +157,11 @@ class EnvProxies:
             self._addresses.append((address, port))
             return
         name = host.removeprefix("*").lstrip(".").rstrip(".")
+        if name and not name.isascii():
+            try:
+                name = name.encode("idna").decode("ascii")  # as URL hosts are
+            except UnicodeError:
+                return
         if name:
             self._domains.append((name, port))
 
@@ -197,7 +202,7 @@ class EnvProxies:
 
 
 def _port(text: str) -> int | None:
-    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 65536 else None
 
 
 def select_proxy(env: Mapping[str, str], url: str | URL) -> str | None:
