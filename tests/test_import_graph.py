@@ -315,10 +315,6 @@ KNOWN_CYCLES: list[tuple[str, ...]] = [
         "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
     ),
     (
-        "curionet", "curionet.protocols.websocket", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel",
-        "curionet.signal", "curionet.monitor", "curionet.cli",
-    ),
-    (
         "curionet", "curionet.ssl", "curionet.socket", "curionet.workers", "curionet.kernel.kernel", "curionet.signal",
         "curionet.monitor", "curionet.cli",
     ),
@@ -337,14 +333,6 @@ KNOWN_CYCLES: list[tuple[str, ...]] = [
     (
         "curionet.cli", "curionet.cli.get", "curionet.kernel.time", "curionet.kernel.task", "curionet.thread",
         "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
-    ),
-    (
-        "curionet.cli", "curionet.cli.ws", "curionet.protocols.websocket", "curionet.kernel.task", "curionet.thread",
-        "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
-    ),
-    (
-        "curionet.cli", "curionet.cli.ws_echo", "curionet.protocols.websocket", "curionet.kernel.task",
-        "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
     ),
     (
         "curionet", "curionet.channel", "curionet.kernel.time", "curionet.kernel.task", "curionet.thread",
@@ -383,24 +371,25 @@ KNOWN_CYCLES: list[tuple[str, ...]] = [
         "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
     ),
     (
-        "curionet", "curionet.protocols.websocket", "curionet.kernel.sync", "curionet.kernel.task", "curionet.thread",
-        "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._connection", "curionet.kernel.task",
+        "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
     ),
     (
-        "curionet", "curionet.protocols.websocket", "curionet.kernel.time", "curionet.kernel.task", "curionet.thread",
-        "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
-    ),
-    (
-        "curionet", "curionet.protocols.websocket", "curionet.network", "curionet.kernel.task", "curionet.thread",
-        "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
-    ),
-    (
-        "curionet", "curionet.protocols.websocket", "curionet.protocols.happy_eyeballs", "curionet.kernel.task",
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._server", "curionet.kernel.task",
         "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
     ),
     (
         "curionet", "curionet.ssl", "curionet.kernel.time", "curionet.kernel.task", "curionet.thread",
         "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet.cli", "curionet.cli.ws", "curionet.protocols.websocket", "curionet.protocols.websocket._connection",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+    ),
+    (
+        "curionet.cli", "curionet.cli.ws_echo", "curionet.protocols.websocket",
+        "curionet.protocols.websocket._connection", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel",
+        "curionet.signal", "curionet.monitor",
     ),
     (
         "curionet", "curionet.protocols.http", "curionet.protocols.http._client", "curionet.kernel.time",
@@ -428,6 +417,61 @@ KNOWN_CYCLES: list[tuple[str, ...]] = [
         "curionet.cli",
     ),
     (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._client", "curionet.kernel.time",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+        "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._client", "curionet.network",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+        "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._client",
+        "curionet.protocols.happy_eyeballs", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel",
+        "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._client",
+        "curionet.protocols.websocket._connection", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel",
+        "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._connection", "curionet.kernel.sync",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+        "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._connection", "curionet.kernel.time",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+        "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._connection",
+        "curionet.protocols.websocket._reader", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel",
+        "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._server", "curionet.kernel.sync",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+        "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._server", "curionet.kernel.time",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+        "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._server", "curionet.network",
+        "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor",
+        "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._server",
+        "curionet.protocols.websocket._connection", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel",
+        "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
         "curionet", "curionet.protocols.http", "curionet.protocols.http._pool", "curionet.protocols.http._connection",
         "curionet.kernel.time", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal",
         "curionet.monitor", "curionet.cli",
@@ -441,6 +485,26 @@ KNOWN_CYCLES: list[tuple[str, ...]] = [
         "curionet", "curionet.protocols.http", "curionet.protocols.http._proxy", "curionet.protocols.http._streams",
         "curionet.kernel.time", "curionet.kernel.task", "curionet.thread", "curionet.kernel.kernel", "curionet.signal",
         "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._client",
+        "curionet.protocols.websocket._handshake", "curionet.protocols.websocket._connection", "curionet.kernel.task",
+        "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._connection",
+        "curionet.protocols.websocket._reader", "curionet.kernel.sync", "curionet.kernel.task", "curionet.thread",
+        "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._connection",
+        "curionet.protocols.websocket._reader", "curionet.kernel.time", "curionet.kernel.task", "curionet.thread",
+        "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
+    ),
+    (
+        "curionet", "curionet.protocols.websocket", "curionet.protocols.websocket._server",
+        "curionet.protocols.websocket._handshake", "curionet.protocols.websocket._connection", "curionet.kernel.task",
+        "curionet.thread", "curionet.kernel.kernel", "curionet.signal", "curionet.monitor", "curionet.cli",
     ),
     (
         "curionet", "curionet.protocols.http", "curionet.protocols.http._pool", "curionet.protocols.http._proxy",
