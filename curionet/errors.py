@@ -80,7 +80,8 @@ class SyncIOError(CurionetError):
 
 
 class AsyncOnlyError(CurionetError):
-    """``AWAIT()`` was used outside an async thread."""
+    """``AWAIT()`` of a coroutine, or a plain ``with``/``for`` on an async-only
+    object, was used outside an async thread."""
 
 
 class ResourceBusy(CurionetError):

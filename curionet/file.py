@@ -10,9 +10,11 @@ the next one.
 
 The file is opened (in a thread too) on ``async with`` or on the first
 operation, and closed on leaving the block or by ``await f.close()``.
-Synchronous use (``with``, ``for``, plain ``f.read()`` without ``await``) is a
-mistake in async code and raises :class:`~curionet.errors.SyncIOError`; when
-you really want the blocking file, use ``with f.blocking() as raw:``.
+Synchronous iteration (``for line in f``) raises
+:class:`~curionet.errors.SyncIOError`, and a plain ``with f:`` works only in
+an async thread (``curionet.thread``; elsewhere it raises
+:class:`~curionet.errors.AsyncOnlyError`), as in Curio; when you really want
+the blocking file, use ``with f.blocking() as raw:``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import SyncIOError
+from .kernel.athread import sync_enter, sync_exit
 from .workers import run_in_thread
 
 __all__ = ["aopen", "AsyncFile", "anext"]
@@ -159,14 +162,16 @@ class AsyncFile:
             raise StopAsyncIteration
         return line
 
-    def __enter__(self) -> Any:
-        raise SyncIOError("use 'async with' with an AsyncFile")
-
-    def __exit__(self, *exc: Any) -> None:  # pragma: no cover - never entered
-        pass
+    # A plain 'with' works in an async thread (then AWAIT(f.read()) ...);
+    # elsewhere AsyncOnlyError.  Iteration is asynchronous only (as in Curio).
+    __enter__ = sync_enter
+    __exit__ = sync_exit
 
     def __iter__(self) -> Any:
         raise SyncIOError("use 'async for' with an AsyncFile")
+
+    def __next__(self) -> Any:
+        raise SyncIOError("use 'async for' (or 'await anext(f)') with an AsyncFile")
 
     def __getattr__(self, name: str) -> Any:
         # Anything not listed above (name, mode, encoding, fileno ...) is

@@ -47,6 +47,7 @@ from subprocess import (
 from typing import Any
 
 from .errors import TaskTimeout
+from .kernel.athread import sync_enter, sync_exit
 from .kernel.io import FileStream
 from .kernel.task import TaskGroup, disable_cancellation
 from .kernel.time import timeout_after
@@ -222,6 +223,10 @@ class Popen:
             await self._kill_and_reap()
         else:
             await self.wait()
+
+    # A plain 'with' works in an async thread; elsewhere AsyncOnlyError.
+    __enter__ = sync_enter
+    __exit__ = sync_exit
 
 
 async def run(args: Any, *, stdin: Any = None, input: bytes | None = None, stdout: Any = None, stderr: Any = None,

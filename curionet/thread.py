@@ -5,7 +5,9 @@
 returns an :class:`AsyncThread`, which behaves like a task (``join``,
 ``wait``, ``cancel``, ``result``, ``exception``, task-group membership).
 Inside the thread, ``AWAIT(coro)`` runs a coroutine on the kernel on the
-thread's behalf and returns its result.
+thread's behalf and returns its result, and curionet's objects work with
+plain syntax: ``with lock:``, ``with timeout_after(5):``, ``with TaskGroup()
+as g:``, ``for line in stream:`` (see ``kernel/athread.py``).
 
 Discussion: an AsyncThread *is* a task.  Its coroutine is a small driver that
 starts the thread and then runs, one at a time, the coroutines the thread
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import AsyncOnlyError
+from .kernel.athread import _local
 from .kernel.kernel import _local as _kernel_local, current_kernel
 from .kernel.sched import SchedFIFO
 from .kernel.task import Task, instantiate_coroutine
@@ -39,7 +42,6 @@ from .meta import iscoroutinefunction
 
 __all__ = ["AsyncThread", "spawn_thread", "AWAIT", "async_thread", "is_async_thread"]
 
-_local = threading.local()
 _SKIP_DIRS = (sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.abspath(__file__)))
 _FINISHED: Any = object()
 
@@ -47,10 +49,11 @@ _FINISHED: Any = object()
 class _Request:
     """A coroutine handed from a thread to its driver task."""
 
-    __slots__ = ("coro", "_done", "value", "exc")
+    __slots__ = ("coro", "deliver", "_done", "value", "exc")
 
-    def __init__(self, coro: Any) -> None:
+    def __init__(self, coro: Any, deliver: bool) -> None:
         self.coro = coro
+        self.deliver = deliver  # may a pending cancellation be raised before it runs?
         self._done = threading.Lock()
         self._done.acquire()
         self.value: Any = None
@@ -143,7 +146,7 @@ class AsyncThread(Task):
             if req is _FINISHED:
                 return
             try:
-                for t in (self, owner):
+                for t in (self, owner) if req.deliver else ():
                     pending = t.cancel_pending
                     if pending is not None and t.allow_cancel:
                         t.cancel_pending = None
@@ -174,11 +177,14 @@ class AsyncThread(Task):
             _local.thread = None
             self._post(_FINISHED)
 
-    def _await(self, coro: Any) -> Any:
+    def _await(self, coro: Any, deliver: bool = True) -> Any:
+        """Run *coro* in this thread's task and wait for it (from the thread).
+        With *deliver* false a pending cancellation is not raised before
+        *coro* starts (the exit of a ``with`` block must run)."""
         if self._broken is not None:
             coro.close()
             raise self._broken
-        req = _Request(coro)
+        req = _Request(coro, deliver)
         self._post(req)
         req._done.acquire()
         exc = req.exc

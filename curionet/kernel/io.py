@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CancelledError, ClosedResourceError
+from .athread import sync_enter, sync_exit, sync_iter, sync_next
 from .traps import _io_release, _read_wait, _write_wait
 
 try:
@@ -432,11 +433,9 @@ class Socket:
     async def __aexit__(self, *args: Any) -> None:
         await self.close()
 
-    def __enter__(self) -> Any:
-        raise RuntimeError("Use 'async with' with a curionet Socket")
-
-    def __exit__(self, *args: Any) -> None:  # pragma: no cover
-        pass
+    # A plain 'with' works in an async thread; elsewhere AsyncOnlyError.
+    __enter__ = sync_enter
+    __exit__ = sync_exit
 
 
 async def _send_rest(send: Any, fileno: int, data: Any, nsent: int, flags: int) -> int:
@@ -608,6 +607,12 @@ class StreamBase:
 
     async def __aexit__(self, *args: Any) -> None:
         await self.close()
+
+    # Plain 'with', 'for' and next() work in an async thread; elsewhere AsyncOnlyError.
+    __enter__ = sync_enter
+    __exit__ = sync_exit
+    __iter__ = sync_iter
+    __next__ = sync_next
 
     async def close(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .athread import sync_enter, sync_exit
 from .sched import SchedBarrier, SchedFIFO
 from .task import Task, disable_cancellation
 from .traps import _get_current, _scheduler_wait
@@ -54,16 +55,14 @@ class Event:
 class _LockBase:
     async def __aenter__(self) -> Any:
         await self.acquire()  # type: ignore[attr-defined]
-        return None
+        return self
 
     async def __aexit__(self, *args: Any) -> None:
         await self.release()  # type: ignore[attr-defined]
 
-    def __enter__(self) -> None:
-        raise RuntimeError("use 'async with' with a curionet lock")
-
-    def __exit__(self, *args: Any) -> None:  # pragma: no cover - never entered
-        pass
+    # A plain 'with' works in an async thread; elsewhere AsyncOnlyError.
+    __enter__ = sync_enter
+    __exit__ = sync_exit
 
 
 class Lock(_LockBase):

@@ -30,6 +30,7 @@ from types import CoroutineType, FunctionType
 from typing import Any
 
 from ..errors import CancelledError, TaskCancelled, TaskError
+from .athread import sync_enter, sync_exit, sync_iter, sync_next
 from .sched import SchedBarrier, SchedFIFO
 from .traps import _cancel_task, _get_current, _scheduler_wait, _spawn
 
@@ -525,6 +526,12 @@ class TaskGroup:
             raise StopAsyncIteration
         return task
 
+    # Plain 'with', 'for' and next() work in an async thread; elsewhere AsyncOnlyError.
+    __enter__ = sync_enter
+    __exit__ = sync_exit
+    __iter__ = sync_iter
+    __next__ = sync_next
+
     async def spawn_thread(self, func: Callable[..., Any], *args: Any, daemon: bool = False) -> Any:
         """Start a thread in the group (see :func:`curionet.spawn_thread`)."""
         from ..thread import spawn_thread  # type: ignore[import-not-found]
@@ -554,6 +561,10 @@ class _DisableCancellation:
     async def __aexit__(self, ty: Any, val: Any, tb: Any) -> None:
         assert self._task is not None
         self._task.allow_cancel = self._prior
+
+    # A plain 'with' works in an async thread; elsewhere AsyncOnlyError.
+    __enter__ = sync_enter
+    __exit__ = sync_exit
 
     def __await__(self) -> Any:
         return self._run().__await__()

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TaskTimeout, TimeoutCancellationError, UncaughtTimeoutError
+from .athread import sync_enter, sync_exit
 from .task import Task, instantiate_coroutine
 from .traps import _clock, _get_current, _set_timeout, _sleep, _unset_timeout
 
@@ -89,6 +90,10 @@ class _TimeoutBlock:
         if now >= self._deadline and ty is None:
             self.expired = True
         return False
+
+    # A plain 'with' works in an async thread; elsewhere AsyncOnlyError.
+    __enter__ = sync_enter
+    __exit__ = sync_exit
 
 
 def _timeout(
