@@ -36,7 +36,7 @@ from .errors import AsyncOnlyError
 from .kernel.athread import _local
 from .kernel.kernel import _local as _kernel_local, current_kernel
 from .kernel.sched import SchedFIFO
-from .kernel.task import Task, instantiate_coroutine
+from .kernel.task import Task
 from .kernel.traps import _get_current, _get_kernel, _scheduler_wait
 from .meta import iscoroutinefunction
 
@@ -61,25 +61,65 @@ class _Request:
 
 
 class AsyncThread(Task):
-    """A thread that behaves like a task.  Created by :func:`spawn_thread`.
+    """A thread that behaves like a task (Curio's ``AsyncThread``).
 
-    Besides the :class:`~curionet.Task` API (``join``, ``wait``, ``cancel``,
-    ``result``, ``exception``, ``id``, ``terminated``, ``cancelled``) it has
-    ``thread``, the ``threading.Thread`` running the function."""
+    ``AsyncThread(target, args=(), kwargs={}, daemon=False)`` then
+    ``await t.start()`` runs ``target(*args, **kwargs)`` in a new thread;
+    :func:`spawn_thread` does both.  Besides the :class:`~curionet.Task` API
+    (``join``, ``wait``, ``cancel``, ``result``, ``exception``, ``id``,
+    ``state``, ``terminated``, ``cancelled``) it has ``thread``, the
+    ``threading.Thread`` running the function, and :meth:`AWAIT`."""
 
-    __slots__ = ("_requests", "_wq", "thread", "_tresult", "_texc", "_broken")
+    __slots__ = ("target", "args", "kwargs", "_requests", "_wq", "thread", "_tresult", "_texc", "_broken",
+                 "_started")  # fmt: skip
 
-    def __init__(self, coro: Any, kernel: Any, task_id: int, daemon: bool = False) -> None:
-        super().__init__(coro, kernel, task_id, daemon)
+    def __init__(self, target: Callable[..., Any] | None = None, args: tuple[Any, ...] = (),
+                 kwargs: dict[str, Any] | None = None, daemon: bool = False) -> None:  # fmt: skip
+        # Not a task of any kernel until start(): no id yet.
+        super().__init__(None, None, None, daemon)  # type: ignore[arg-type]
+        self.target = target
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs) if kwargs else {}
+        self.name = getattr(target, "__qualname__", None) or repr(target)
+        self._reason = "INITIAL"
         self._requests: deque[Any] = deque()
         self._wq = SchedFIFO()
         self.thread: threading.Thread | None = None
         self._tresult: Any = None
         self._texc: BaseException | None = None
         self._broken: BaseException | None = None  # the helper loop of a thread block died
+        self._started = False
 
     def __repr__(self) -> str:
         return f"AsyncThread(id={self.id}, name={self.name!r}, state={self.state!r})"
+
+    async def start(self) -> None:
+        """Start the thread (once); it then runs as a task of the current kernel."""
+        if self.target is None:
+            raise RuntimeError("an async thread must be given a target")
+        if self._started:
+            raise RuntimeError("an async thread can be started only once")
+        self._started = True
+        kernel: Any = current_kernel() or await _get_kernel()
+        # _adopt stands in for the task class: the kernel registers this object.
+        kernel._new_task(self._drive(), self.daemon, self._adopt)
+
+    def _adopt(self, coro: Any, kernel: Any, task_id: int, daemon: bool) -> AsyncThread:
+        """The task factory handed to the kernel: this object becomes the task."""
+        name = self.name
+        Task.__init__(self, coro, kernel, task_id, daemon)
+        self.name = name
+        return self
+
+    def AWAIT(self, coro: Any) -> Any:
+        """Run the coroutine *coro* on the kernel on behalf of this thread and
+        return its result (called from the thread itself; the module-level
+        :func:`AWAIT` finds the calling thread's object)."""
+        if getattr(_local, "thread", None) is not self:
+            if hasattr(coro, "close"):
+                coro.close()
+            raise AsyncOnlyError(f"{self!r}.AWAIT() may only be called from that thread")
+        return self._await(coro)
 
     # -- inspection: where the *thread* is (for the monitor and debugging) ---
     def _thread_frame(self) -> Any:
@@ -114,10 +154,9 @@ class AsyncThread(Task):
         return thread_stack + super().traceback()
 
     # -- kernel side -------------------------------------------------------
-    async def _drive(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    async def _drive(self) -> Any:
         self._kernel._init_notify()
-        self.thread = threading.Thread(target=self._thread_main, args=(func, args), name=f"curionet-{self.name}",
-                                       daemon=True)  # fmt: skip
+        self.thread = threading.Thread(target=self._thread_main, name=f"curionet-{self.name}", daemon=True)
         self.thread.start()
         await self._serve(self)
         exc = self._texc
@@ -167,10 +206,10 @@ class AsyncThread(Task):
         self._wq._wake(1)
 
     # -- thread side -------------------------------------------------------
-    def _thread_main(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def _thread_main(self) -> None:
         _local.thread = self
         try:
-            self._tresult = func(*args)
+            self._tresult = self.target(*self.args, **self.kwargs)  # type: ignore[misc]
         except BaseException as e:  # noqa: BLE001 - becomes the task's exception
             self._texc = e
         finally:
@@ -216,20 +255,12 @@ def spawn_thread(func: Callable[..., Any] | None = None, *args: Any, daemon: boo
         raise TypeError(f"spawn_thread() expected a callable, got {func!r}")
     if iscoroutinefunction(func):
         raise TypeError(f"spawn_thread() runs synchronous functions; {func!r} is async (use spawn())")
-    return _spawn_thread(func, args, daemon)
+    return _spawn_thread(AsyncThread(func, args, daemon=daemon))
 
 
-async def _spawn_thread(func: Callable[..., Any], args: tuple[Any, ...], daemon: bool) -> AsyncThread:
-    kernel = current_kernel() or await _get_kernel()
-    holder: list[AsyncThread] = []
-
-    async def _driver() -> Any:
-        return await holder[0]._drive(func, args)
-
-    thread: Any = kernel._new_task(_driver(), daemon, AsyncThread)
-    thread.name = getattr(func, "__qualname__", None) or repr(func)
-    holder.append(thread)
-    return thread  # type: ignore[no-any-return]
+async def _spawn_thread(thread: AsyncThread) -> AsyncThread:
+    await thread.start()
+    return thread
 
 
 class _Placeholder:
@@ -273,9 +304,10 @@ class _ThreadBlock:
         if current_kernel() is not owner._kernel:
             raise RuntimeError("async with spawn_thread() must be used in the kernel's thread")
         kernel._init_notify()
-        block_coro = self._serve_block(owner)
-        helper: Any = kernel._new_task(block_coro, True, AsyncThread)
+        helper = AsyncThread(daemon=True)
         helper.name = f"{owner.name} [thread block]"
+        helper._started = True
+        kernel._new_task(self._serve_block(owner), True, helper._adopt)
         helper.thread = threading.current_thread()
         self._thread = helper
         # Hand the ready queue to the helper loop; the interrupted cycle of
@@ -338,19 +370,29 @@ def is_async_thread() -> bool:
     return getattr(_local, "thread", None) is not None
 
 
-def AWAIT(coro: Any, *args: Any) -> Any:
-    """Run the coroutine *coro* (or ``coro(*args)``) on the kernel on behalf
-    of the calling async thread, block until it finishes and return its
-    result (or raise its exception, including cancellation of the thread).
+def AWAIT(coro: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a coroutine on the kernel on behalf of the calling async thread,
+    block until it finishes and return its result (or raise its exception,
+    including cancellation of the thread).
 
-    Raises :class:`~curionet.errors.AsyncOnlyError` outside an async thread.
-    A value that is not a coroutine (nor a coroutine function) is returned
-    unchanged, as in Curio."""
+    *coro* is a coroutine, or a coroutine function called as
+    ``coro(*args, **kwargs)`` on the kernel's side.  A plain function is
+    called here, in the calling thread, and its result is awaited if it is a
+    coroutine, else returned; a value that is not a coroutine is returned
+    unchanged (both as in Curio).  Running a coroutine outside an async
+    thread raises :class:`~curionet.errors.AsyncOnlyError`."""
     thread = getattr(_local, "thread", None)
-    if callable(coro) and iscoroutinefunction(coro):
-        coro = instantiate_coroutine(coro, args)
-    elif args:
-        raise TypeError("AWAIT() takes extra arguments only with a coroutine function")
+    if callable(coro) and not hasattr(coro, "__await__"):
+        if iscoroutinefunction(coro):
+            if thread is None:
+                raise AsyncOnlyError(f"AWAIT({coro!r}) may only be used in an async thread (see spawn_thread)")
+            coro = _call(coro, args, kwargs)
+        else:
+            coro = coro(*args, **kwargs)
+    elif args or kwargs:
+        if hasattr(coro, "close"):
+            coro.close()
+        raise TypeError("AWAIT() takes arguments only with a function")
     if not hasattr(coro, "__await__"):
         return coro
     if thread is None:
@@ -358,6 +400,12 @@ def AWAIT(coro: Any, *args: Any) -> Any:
             coro.close()
         raise AsyncOnlyError("AWAIT() may only be used in an async thread (see spawn_thread)")
     return thread._await(coro)
+
+
+async def _call(corofunc: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # Called on the kernel's side, so that an @awaitable function picks its
+    # async implementation there.
+    return await corofunc(*args, **kwargs)
 
 
 def async_thread(func: Callable[..., Any] | None = None, *, daemon: bool = False) -> Any:

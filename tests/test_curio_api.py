@@ -498,11 +498,6 @@ PENDING = {
     # curionet/kernel/time.py
     "curionet.time.timeout_after",
     "curionet.time.ignore_after",
-    # curionet/thread.py
-    "curionet.thread.AWAIT",
-    "curionet.thread.AsyncThread",
-    "curionet.thread.AsyncThread.start",
-    "curionet.thread.AsyncThread.AWAIT",
 }
 _PENDING_MARK = pytest.mark.xfail(strict=True, reason="pending: thread/time signatures")
 

@@ -30,8 +30,9 @@ from curionet import (
     timeout_after,
 )
 from curionet.kernel.io import FileStream
+from curionet.meta import awaitable
 from curionet.network import open_connection, tcp_server
-from curionet.thread import AWAIT, async_thread, spawn_thread
+from curionet.thread import AWAIT, AsyncThread, async_thread, spawn_thread
 
 
 async def in_thread(func, *args):
@@ -340,6 +341,82 @@ async def test_dual_server_async_and_threaded_handlers():
         [b"thread:hello\n", b"thread:world\n"],
     ]
     assert sorted(served_in) == [("async", False), ("thread", True), ("thread", True)]
+
+
+# ---------------------------------------------------------------------------
+# AWAIT and AsyncThread: Curio's signatures
+# ---------------------------------------------------------------------------
+
+
+def _plain(a, b=0, *, c=0):
+    return ("plain", a, b, c, threading.current_thread().name.startswith("curionet-"))
+
+
+async def _coro(a, b=0, *, c=0):
+    return ("coro", a, b, c)
+
+
+def _dual_sync():
+    return "sync"
+
+
+@awaitable(_dual_sync)
+async def _dual():
+    return "async"
+
+
+async def test_await_calls_plain_and_coroutine_functions_with_keywords():
+    def work():
+        return [
+            AWAIT(_plain, 1, 2, c=3),  # a plain function: called in the thread
+            AWAIT(_coro, 1, b=2, c=3),  # a coroutine function: run by the kernel
+            AWAIT(_coro(4)),  # a coroutine object
+            AWAIT(_dual),  # an @awaitable function: its async side, on the kernel
+            AWAIT("not awaitable"),
+        ]
+
+    assert await in_thread(work) == [
+        ("plain", 1, 2, 3, True),
+        ("coro", 1, 2, 3),
+        ("coro", 4, 0, 0),
+        "async",
+        "not awaitable",
+    ]
+
+
+def test_await_plain_function_outside_async_thread_is_called():
+    # Curio: AWAIT(func) calls a plain function anywhere; only a coroutine needs an async thread.
+    assert AWAIT(_plain, 1, c=2)[:4] == ("plain", 1, 0, 2)
+    with pytest.raises(AsyncOnlyError):
+        AWAIT(_coro, 1)
+
+
+async def test_async_thread_constructed_and_started_like_curio():
+    def work(a, b=0):
+        return AWAIT(_coro, a, b=b)
+
+    t = AsyncThread(target=work, args=(1,), kwargs={"b": 2})
+    assert not t.terminated
+    await t.start()
+    assert await t.join() == ("coro", 1, 2, 0)
+    with pytest.raises(RuntimeError):
+        await t.start()
+    with pytest.raises(RuntimeError):
+        await AsyncThread().start()  # Curio: an async thread must be given a target
+
+
+async def test_async_thread_await_method():
+    box = []
+
+    def work():
+        return box[0].AWAIT(_coro(5))
+
+    t = AsyncThread(work)
+    box.append(t)
+    await t.start()
+    assert await t.join() == ("coro", 5, 0, 0)
+    with pytest.raises(AsyncOnlyError):
+        t.AWAIT(_coro(6))  # not from the thread itself: it would deadlock
 
 
 # ---------------------------------------------------------------------------
