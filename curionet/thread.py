@@ -188,7 +188,7 @@ class AsyncThread(Task):
                 for t in (self, owner) if req.deliver else ():
                     pending = t.cancel_pending
                     if pending is not None and t.allow_cancel:
-                        t.cancel_pending = None
+                        pending = t._take_cancel()
                         req.coro.close()
                         raise pending
                 req.value = await req.coro

@@ -85,7 +85,7 @@ from ..errors import (
 from . import traps
 from .clock import Clock, SystemClock
 from .io import send_hint
-from .task import BLOCKED, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
+from .task import BLOCKED, DEADLINE_DUE, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
 
 __all__ = ["Kernel", "run", "Activation"]
 
@@ -441,8 +441,7 @@ class Kernel:
         instead of blocking, or mark the task blocked on *waitq*."""
         pending = task.cancel_pending
         if pending is not None and task.allow_cancel:
-            task.cancel_pending = None
-            self._throw_exc = pending
+            self._throw_exc = task._take_cancel()
             return _THROW
         task._state = BLOCKED
         task._reason = reason
@@ -813,12 +812,17 @@ class Kernel:
                     self._stale_timers -= 1
                     continue
                 task._timeout_seq = None
-                # Every deadline up to now has fired; mark them so the
-                # timeout is delivered once and never re-armed.
+                # Every deadline up to now is due: its timer is never
+                # re-armed; the task settles it as the timeout is raised.
                 for entry in task._deadlines or ():
-                    if entry[0] <= current:
-                        entry[1] = True
-                self._cancel(task, TaskTimeout(current))
+                    if entry[0] <= current and not entry[1]:
+                        entry[1] = DEADLINE_DUE
+                exc = TaskTimeout(current)
+                if task._state == BLOCKED and task.allow_cancel:
+                    self._cancel(task, exc)
+                    task._timeout_raised(exc)
+                elif task.cancel_pending is None:
+                    task.cancel_pending = exc
                 self._arm_timeout(task)
             else:
                 if task._waitq is self._sleep_wait and task._wait_data == seq:
@@ -864,8 +868,7 @@ class Kernel:
     def _trap_schedule(self, task: Task, req: Any) -> Any:
         pending = task.cancel_pending
         if pending is not None and task.allow_cancel:
-            task.cancel_pending = None
-            self._throw_exc = pending
+            self._throw_exc = task._take_cancel()
             return _THROW
         task._next_value = None
         task._state = READY
@@ -1060,13 +1063,13 @@ class Kernel:
                 if stack[i][0] == deadline:
                     del stack[i]
                     break
-        # A timeout that fired but could not be delivered (cancellation was
-        # disabled, or the task never blocked again) belongs to the block
-        # that is ending unless an outer deadline has also passed.
+        # A pending timeout stays pending while the deadline of an enclosing
+        # block is due.  Otherwise it belonged to the block that is ending
+        # and could not be delivered (cancellation was disabled, or the task
+        # never blocked again): it is dropped.
         pending = task.cancel_pending
         if isinstance(pending, TaskTimeout):
-            at = pending.args[0] if pending.args else deadline
-            if not any(d <= at for d, _ in stack or ()):
+            if not any(state == DEADLINE_DUE for _, state in stack or ()):
                 task.cancel_pending = None
         if not stack:
             task._deadlines = None

@@ -29,7 +29,7 @@ from collections.abc import Callable, Coroutine
 from types import CoroutineType, FunctionType
 from typing import Any
 
-from ..errors import CancelledError, TaskCancelled, TaskError
+from ..errors import CancelledError, TaskCancelled, TaskError, TaskTimeout
 from .athread import sync_enter, sync_exit, sync_iter, sync_next
 from .sched import SchedBarrier, SchedFIFO
 from .traps import _cancel_task, _get_current, _scheduler_wait, _spawn
@@ -50,6 +50,15 @@ log = logging.getLogger("curionet")
 # Task._state values.  Kernel logic compares these ints; the string in
 # Task._reason only names a wait for people (Task.state, the monitor).
 READY, RUNNING, BLOCKED, TERMINATED = range(4)
+
+# The state of a deadline in Task._deadlines, a stack of [deadline, state]
+# entries, outermost block first.  ARMED: not passed yet.  DUE: passed, and
+# the timeout is delivered at the next blocking operation, again and again
+# while the task is inside a timeout block nested in this one (see
+# Task._take_cancel).  SPENT: delivered to its own block as the innermost
+# one, or the task was cancelled; never delivered again.  ARMED is the only
+# false value.
+DEADLINE_ARMED, DEADLINE_SPENT, DEADLINE_DUE = 0, 1, 2
 
 _MISSING: Any = object()
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -114,7 +123,7 @@ class Task:
         self.cancel_pending: BaseException | None = None
         self.allow_cancel = True
         self._cancel_requested = False
-        self._deadlines: list[list[Any]] | None = None  # stack of [deadline, fired]
+        self._deadlines: list[list[Any]] | None = None  # stack of [deadline, DEADLINE_* state]
         self._timeout_seq: int | None = None
         self._result: Any = None
         self._exception: BaseException | None = None
@@ -201,6 +210,42 @@ class Task:
         for f in self._frames():
             lines.extend(_tb.format_stack(f, limit=1))
         return "".join(lines)
+
+    # -- pending cancellation and deadlines (called by the kernel) ---------
+    def _take_cancel(self) -> BaseException:
+        """Clear and return the pending cancellation, which the caller raises
+        in the task now.
+
+        An expired deadline is not done with when its timeout is raised: the
+        exception may be caught by code inside the block, or by code between
+        a nested block and this one.  Until the timeout is raised while the
+        block it belongs to is the innermost timeout block, it is pending
+        again at once, for the next blocking operation."""
+        exc = self.cancel_pending
+        assert exc is not None
+        self.cancel_pending = None
+        if self._deadlines is not None:
+            self._timeout_raised(exc)
+        return exc
+
+    def _timeout_raised(self, exc: BaseException) -> None:
+        """*exc* is being raised in the task: settle its due deadline (see
+        :meth:`_take_cancel`)."""
+        stack = self._deadlines
+        assert stack is not None
+        for index, entry in enumerate(stack):  # noqa: B007
+            if entry[1] == DEADLINE_DUE:
+                break
+        else:
+            return
+        if type(exc) is TaskTimeout:
+            if index == len(stack) - 1:
+                entry[1] = DEADLINE_SPENT
+            elif self.cancel_pending is None:
+                self.cancel_pending = TaskTimeout(*exc.args)
+        elif self.cancel_pending is None:
+            # Another exception took the timeout's turn.
+            self.cancel_pending = TaskTimeout(entry[0])
 
     # -- waiting and cancelling ------------------------------------------
     async def wait(self) -> None:
@@ -461,8 +506,12 @@ class TaskGroup:
         for task in victims:
             if not task._cancel_requested and not task.terminated:
                 await _cancel_task(task, None)
+        # Wait for the members to end even if a cancellation or timeout
+        # arrives meanwhile (it is raised afterwards): none outlives the group.
+        async with disable_cancellation():
+            for task in victims:
+                await task.wait()
         for task in victims:
-            await task.wait()
             exc = task._exception
             if exc is not None and not isinstance(exc, CancelledError):
                 task._exc_unretrieved = False
@@ -600,12 +649,10 @@ async def check_cancellation(exc_type: Any = None) -> BaseException | None:
     pending = task.cancel_pending
     if exc_type is not None:
         if isinstance(pending, exc_type):
-            task.cancel_pending = None
-            return pending
+            return task._take_cancel()
         return None
     if task.allow_cancel and pending is not None:
-        task.cancel_pending = None
-        raise pending
+        raise task._take_cancel()
     return pending
 
 

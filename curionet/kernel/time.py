@@ -11,6 +11,12 @@ timeout belongs to lives here, following Curio's documented rules:
 3. A ``TaskTimeout`` that escapes its own block into an outer block whose
    deadline has not passed becomes ``UncaughtTimeoutError``: the inner
    timeout lacked an exception handler.
+4. A passed deadline is not lost when code catches the exception and goes
+   on: the kernel raises ``TaskTimeout`` again at every blocking operation
+   inside a block nested in the expired one, and at the first one back in
+   the expired block itself, so that block ends at its deadline.  Only a
+   ``TaskTimeout`` caught inside its own (innermost) block is not raised
+   again: that code chose to carry on.
 
 Inside ``disable_cancellation()`` a timeout is not delivered.  When a block
 ends after its deadline without having received the timeout, it completes
