@@ -23,6 +23,7 @@ interrupted (Curio's documented rule).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import sysconfig
@@ -32,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .errors import AsyncOnlyError
+from .errors import AsyncOnlyError, CancelledError
 from .kernel.athread import _local
 from .kernel.kernel import _local as _kernel_local, current_kernel
 from .kernel.sched import SchedFIFO
@@ -42,6 +43,7 @@ from .meta import iscoroutinefunction
 
 __all__ = ["AsyncThread", "spawn_thread", "AWAIT", "async_thread", "is_async_thread"]
 
+log = logging.getLogger("curionet")
 _SKIP_DIRS = (sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.abspath(__file__)))
 _FINISHED: Any = object()
 
@@ -68,10 +70,15 @@ class AsyncThread(Task):
     :func:`spawn_thread` does both.  Besides the :class:`~curionet.Task` API
     (``join``, ``wait``, ``cancel``, ``result``, ``exception``, ``id``,
     ``state``, ``terminated``, ``cancelled``) it has ``thread``, the
-    ``threading.Thread`` running the function, and :meth:`AWAIT`."""
+    ``threading.Thread`` running the function, and :meth:`AWAIT`.
+
+    A daemon thread whose function raises (anything but a cancellation) is
+    logged on the ``curionet`` logger at once, since nobody waits for a
+    daemon; a non-daemon thread's unretrieved failure is logged when the
+    object is discarded, as a task's is."""
 
     __slots__ = ("target", "args", "kwargs", "_requests", "_wq", "thread", "_tresult", "_texc", "_broken",
-                 "_started")  # fmt: skip
+                 "_started", "_reported")  # fmt: skip
 
     def __init__(self, target: Callable[..., Any] | None = None, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None, daemon: bool = False) -> None:  # fmt: skip
@@ -89,9 +96,15 @@ class AsyncThread(Task):
         self._texc: BaseException | None = None
         self._broken: BaseException | None = None  # the helper loop of a thread block died
         self._started = False
+        self._reported = False  # the failure was logged when it happened
 
     def __repr__(self) -> str:
         return f"AsyncThread(id={self.id}, name={self.name!r}, state={self.state!r})"
+
+    def __del__(self) -> None:
+        if self._reported:
+            self._exc_unretrieved = False
+        super().__del__()
 
     async def start(self) -> None:
         """Start the thread (once); it then runs as a task of the current kernel."""
@@ -156,14 +169,27 @@ class AsyncThread(Task):
     # -- kernel side -------------------------------------------------------
     async def _drive(self) -> Any:
         self._kernel._init_notify()
-        self.thread = threading.Thread(target=self._thread_main, name=f"curionet-{self.name}", daemon=True)
+        # The thread gets the task in a box it empties: neither the Thread
+        # object nor the thread's last frame keeps the task alive once the
+        # driver sees it finish.
+        self.thread = threading.Thread(target=_thread_main, args=([self],), name=f"curionet-{self.name}",
+                                       daemon=True)  # fmt: skip
         self.thread.start()
         await self._serve(self)
         exc = self._texc
-        if exc is not None:
-            self._texc = None
+        if exc is None:
+            return self._tresult
+        self._texc = None
+        if self.daemon and not isinstance(exc, CancelledError):
+            self._reported = True
+            log.error("Async thread %d (%s) crashed", self.id, self.name, exc_info=(type(exc), exc, exc.__traceback__))
+        # The traceback keeps this frame: drop the reference to the task so
+        # that a failed thread is freed (and reported) like a failed task.
+        del self
+        try:
             raise exc
-        return self._tresult
+        finally:
+            del exc
 
     async def _serve(self, owner: Task) -> None:
         """Run the coroutines the thread hands over until it finishes.
@@ -206,16 +232,6 @@ class AsyncThread(Task):
         self._wq._wake(1)
 
     # -- thread side -------------------------------------------------------
-    def _thread_main(self) -> None:
-        _local.thread = self
-        try:
-            self._tresult = self.target(*self.args, **self.kwargs)  # type: ignore[misc]
-        except BaseException as e:  # noqa: BLE001 - becomes the task's exception
-            self._texc = e
-        finally:
-            _local.thread = None
-            self._post(_FINISHED)
-
     def _await(self, coro: Any, deliver: bool = True) -> Any:
         """Run *coro* in this thread's task and wait for it (from the thread).
         With *deliver* false a pending cancellation is not raised before
@@ -234,6 +250,24 @@ class AsyncThread(Task):
             finally:
                 del exc
         return req.value
+
+
+def _thread_main(box: list[AsyncThread]) -> None:
+    """The body of an async thread's ``threading.Thread``."""
+    thread = box.pop()
+    _local.thread = thread
+    try:
+        thread._tresult = thread.target(*thread.args, **thread.kwargs)  # type: ignore[misc]
+    except BaseException as e:  # noqa: BLE001 - becomes the task's exception
+        # Start the traceback at the thread's function: this frame would keep
+        # the task alive.
+        thread._texc = e.with_traceback(e.__traceback__.tb_next if e.__traceback__ is not None else None)
+    finally:
+        _local.thread = None
+        requests, kernel, wq = thread._requests, thread._kernel, thread._wq
+        del thread
+        requests.append(_FINISHED)
+        kernel.call_soon_threadsafe(functools.partial(wq._wake, 1))
 
 
 def spawn_thread(func: Callable[..., Any] | None = None, *args: Any, daemon: bool = False) -> Any:

@@ -4,6 +4,8 @@ Outside an async thread the same statements raise what Curio raises."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import socket as stdsocket
 import sys
@@ -472,3 +474,52 @@ def test_sync_syntax_in_a_plain_thread_raises_async_only_error():
     th.start()
     th.join()
     assert len(errors) == 1
+
+
+# ---------------------------------------------------------------------------
+# A crashed async thread is reported when it crashes
+# ---------------------------------------------------------------------------
+
+
+def _crash(token):
+    raise KeyError(token)
+
+
+def _reports(caplog, token):
+    """The curionet logger's reports of the KeyError(token) a thread raised."""
+    return [r for r in caplog.records
+            if r.name == "curionet" and r.exc_info and r.exc_info[1].args == (token,)]  # fmt: skip
+
+
+async def test_crashed_daemon_thread_is_logged_when_it_crashes(caplog):
+    caplog.set_level(logging.ERROR, logger="curionet")
+    t = await spawn_thread(_crash, "daemon", daemon=True)  # held: not discarded before the asserts
+    await t.wait()
+    assert len(_reports(caplog, "daemon")) == 1
+    assert isinstance(t.exception, KeyError)
+    del t
+    gc.collect()
+    assert len(_reports(caplog, "daemon")) == 1  # reported once
+
+
+async def test_crashed_thread_nobody_joins_is_logged_when_dropped(caplog):
+    caplog.set_level(logging.ERROR, logger="curionet")
+    gc.disable()  # the report must not depend on the cycle collector
+    try:
+        t = await spawn_thread(_crash, "dropped")
+        await t.wait()
+        assert not _reports(caplog, "dropped")  # a non-daemon thread may still be joined
+        del t
+        assert len(_reports(caplog, "dropped")) == 1
+    finally:
+        gc.enable()
+
+
+async def test_joined_thread_failure_is_not_logged(caplog):
+    caplog.set_level(logging.ERROR, logger="curionet")
+    t = await spawn_thread(_crash, "joined")
+    with pytest.raises(curionet.TaskError):
+        await t.join()
+    del t
+    gc.collect()
+    assert not _reports(caplog, "joined")
