@@ -494,11 +494,7 @@ ERROR_BASES: dict[str, list[str]] = {
 
 # Items another change will bring in line; strict xfail: each turns into a
 # failure once fixed, so the mark is removed with the fix.
-PENDING = {
-    # curionet/kernel/time.py
-    "curionet.time.timeout_after",
-    "curionet.time.ignore_after",
-}
+PENDING: set[str] = set()
 _PENDING_MARK = pytest.mark.xfail(strict=True, reason="pending: thread/time signatures")
 
 P = inspect.Parameter

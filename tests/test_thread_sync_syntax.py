@@ -421,6 +421,16 @@ async def test_async_thread_await_method():
         t.AWAIT(_coro(6))  # not from the thread itself: it would deadlock
 
 
+async def test_timeout_functions_take_curio_keyword_names():
+    async def slow(x):
+        await curionet.sleep(10)
+        return x
+
+    assert await timeout_after(5, coro=_coro(7)) == ("coro", 7, 0, 0)
+    assert await ignore_after(0.01, coro=slow(1), timeout_result="late") == "late"
+    assert await curionet.disable_cancellation(coro=_coro(8)) == ("coro", 8, 0, 0)
+
+
 # ---------------------------------------------------------------------------
 # Misuse outside an async thread raises what Curio raises
 # ---------------------------------------------------------------------------

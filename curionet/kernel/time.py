@@ -120,18 +120,18 @@ def _timeout(
     return _run()
 
 
-def timeout_after(seconds: float | None, corofunc: Any = None, *args: Any) -> Any:
+def timeout_after(seconds: float | None, coro: Any = None, *args: Any) -> Any:
     """Apply a timeout.
 
-    ``await timeout_after(s, corofunc, *args)`` runs the call and raises
-    :class:`~curionet.errors.TaskTimeout` if it takes longer than *s*
-    seconds; ``async with timeout_after(s):`` applies the timeout to a block.
-    ``None`` means no timeout.
+    ``await timeout_after(s, coro, *args)`` runs the call (or the coroutine
+    object *coro*) and raises :class:`~curionet.errors.TaskTimeout` if it
+    takes longer than *s* seconds; ``async with timeout_after(s):`` applies
+    the timeout to a block.  ``None`` means no timeout.
     """
-    return _timeout(seconds, corofunc, args, ignore=False)
+    return _timeout(seconds, coro, args, ignore=False)
 
 
-def ignore_after(seconds: float | None, corofunc: Any = None, *args: Any, timeout_result: Any = None) -> Any:
+def ignore_after(seconds: float | None, coro: Any = None, *args: Any, timeout_result: Any = None) -> Any:
     """Like :func:`timeout_after` but a timeout is swallowed: the call returns
     *timeout_result*; the block's ``expired`` attribute is set to ``True``."""
-    return _timeout(seconds, corofunc, args, ignore=True, timeout_result=timeout_result)
+    return _timeout(seconds, coro, args, ignore=True, timeout_result=timeout_result)
