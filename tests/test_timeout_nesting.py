@@ -152,6 +152,66 @@ async def test_nested_timeout_matrix(autojump_clock, outer_kind, inner_kind, ord
     assert log == expected(outer_kind, inner_kind, order, catch)
 
 
+def thread_scenario(clk, outer_kind, inner_kind, order, catch):
+    """The scenario as async-thread code: plain ``with`` blocks and an
+    ``AWAIT`` per operation.  The thread moves the manual clock itself, so
+    the kernel never jumps while the thread runs plain code."""
+    outer_s, inner_s = ORDERS[order]
+    log = []
+    try:
+        with KINDS[outer_kind](outer_s) as outer:
+            try:
+                with KINDS[inner_kind](inner_s) as inner:
+                    clk.jump(0.5)  # the earlier deadline passes
+                    AWAIT(sleep(0))
+                    log.append(("inner body done", clk.current_time()))
+                log.append(("inner block done", clk.current_time(), inner.expired))
+            except TIMEOUTS as e:
+                if catch == "none":
+                    raise
+                log.append(("caught", type(e).__name__, e.args[0], clk.current_time()))
+            AWAIT(sleep(0))
+            log.append(("resumed", clk.current_time()))
+            clk.jump(4.5)  # the later deadline passes
+            AWAIT(sleep(0))
+            log.append(("outer body done", clk.current_time()))
+    except (TaskTimeout, UncaughtTimeoutError) as e:
+        at = e.args[0] if isinstance(e, TaskTimeout) else None
+        log.append(("outer raised", type(e).__name__, at, clk.current_time()))
+    else:
+        log.append(("outer done", clk.current_time(), outer.expired))
+    return log
+
+
+def expected_in_thread(outer_kind, inner_kind, order, catch):
+    log = []
+    if order == "outer_first":
+        if catch == "around":
+            log.append(("caught", "TimeoutCancellationError", 0.5, 0.5))
+        at = 0.5  # raised at the first AWAIT after the catch
+    elif inner_kind == "ignore":
+        log += [("inner block done", 0.5, True), ("resumed", 0.5)]
+        at = 5.0
+    elif catch == "around":
+        log += [("caught", "TaskTimeout", 0.5, 0.5), ("resumed", 0.5)]
+        at = 5.0
+    else:
+        return [("outer raised", "UncaughtTimeoutError", None, 0.5)]
+    if outer_kind == "timeout":
+        log.append(("outer raised", "TaskTimeout", at, at))
+    else:
+        log.append(("outer done", at, True))
+    return log
+
+
+@pytest.mark.parametrize("catch", ["around", "none"])
+@pytest.mark.parametrize("order", ["outer_first", "inner_first"])
+@pytest.mark.parametrize("outer_kind,inner_kind", [(o, i) for o in KINDS for i in KINDS])
+async def test_nested_timeouts_in_async_thread_code(mock_clock, outer_kind, inner_kind, order, catch):
+    thread = await spawn_thread(thread_scenario, mock_clock, outer_kind, inner_kind, order, catch)
+    assert await thread.join() == expected_in_thread(outer_kind, inner_kind, order, catch)
+
+
 async def test_bug_report_outer_deadline_after_caught_inner_cancellation(autojump_clock):
     with pytest.raises(TaskTimeout) as info:
         async with timeout_after(0.5):
