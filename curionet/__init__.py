@@ -40,7 +40,8 @@ __all__ = [
     # protocols.happy_eyeballs
     "open_tcp_stream",
     # protocols.http
-    "URL", "AsyncBaseTransport", "Auth", "BasicAuth", "ClientSession", "CloseError", "ConnectError", "ConnectTimeout",
+    "URL", "AsyncBaseTransport", "AsyncClient", "AsyncHTTPTransport", "Auth", "BasicAuth", "ClientSession",
+    "DigestAuth", "CloseError", "ConnectError", "ConnectTimeout",
     "Cookies", "DecodingError", "Headers", "HTTPError", "HTTPStatusError", "HTTPTransport", "InvalidURL", "Limits",
     "LocalProtocolError", "MockTransport", "NetworkError", "PoolTimeout", "ProtocolError", "ProxyError", "ReadError",
     "ReadTimeout", "RemoteProtocolError", "Request", "RequestError", "Response", "ResponseNotRead",
@@ -122,6 +123,8 @@ from .protocols.happy_eyeballs import open_tcp_stream as open_tcp_stream  # RFC 
 from .protocols.http import (  # HTTP/1.1 client on h11
     URL as URL,
     AsyncBaseTransport as AsyncBaseTransport,
+    AsyncClient as AsyncClient,
+    AsyncHTTPTransport as AsyncHTTPTransport,
     Auth as Auth,
     BasicAuth as BasicAuth,
     ClientSession as ClientSession,
@@ -130,6 +133,7 @@ from .protocols.http import (  # HTTP/1.1 client on h11
     ConnectTimeout as ConnectTimeout,
     Cookies as Cookies,
     DecodingError as DecodingError,
+    DigestAuth as DigestAuth,
     Headers as Headers,
     HTTPError as HTTPError,
     HTTPStatusError as HTTPStatusError,

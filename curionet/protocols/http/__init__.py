@@ -14,8 +14,12 @@ URLs (``_url``), headers (``_headers``), requests (``_request``) and
 responses (``_response``) are plain data.
 """
 
-from ._auth import Auth as Auth, BasicAuth as BasicAuth
-from ._client import ClientSession as ClientSession
+from ._auth import Auth as Auth, BasicAuth as BasicAuth, DigestAuth as DigestAuth
+from ._client import (
+    AsyncClient as AsyncClient,
+    AsyncHTTPTransport as AsyncHTTPTransport,
+    ClientSession as ClientSession,
+)
 from ._config import Limits as Limits, Timeout as Timeout, create_ssl_context as create_ssl_context
 from ._connection import HTTP11Connection as HTTP11Connection
 from ._cookies import Cookies as Cookies
@@ -63,7 +67,8 @@ from ._streams import SocketStream as SocketStream, Stream as Stream, TLSStream 
 from ._url import URL as URL
 
 __all__ = [
-    "Auth", "BasicAuth", "ClientSession", "Limits", "Timeout", "create_ssl_context", "HTTP11Connection",
+    "AsyncClient", "AsyncHTTPTransport", "Auth", "BasicAuth", "DigestAuth",
+    "ClientSession", "Limits", "Timeout", "create_ssl_context", "HTTP11Connection",
     "Cookies", "CloseError", "ConnectError", "ConnectTimeout", "DecodingError", "HTTPError", "HTTPStatusError",
     "InvalidURL", "LocalProtocolError", "NetworkError", "PoolTimeout", "ProtocolError", "ProxyError",
     "ReadError", "ReadTimeout", "RemoteProtocolError", "RequestError", "ResponseNotRead", "ResponseTooLarge",

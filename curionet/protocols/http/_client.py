@@ -11,7 +11,7 @@ from typing import Any
 from ...errors import TaskTimeout
 from ...kernel.kernel import current_kernel
 from ...kernel.time import timeout_after
-from ._auth import BasicAuth, build_auth
+from ._auth import Auth, BasicAuth, build_auth
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout
 from ._cookies import Cookies
 from ._decoders import ACCEPT_ENCODING
@@ -22,7 +22,7 @@ from ._request import Request, encode_request_body
 from ._response import Response
 from ._url import URL, QueryParams, _encode_params
 
-__all__ = ["ClientSession", "USE_SESSION_DEFAULT", "DEFAULT_MAX_BODY_SIZE"]
+__all__ = ["AsyncClient", "AsyncHTTPTransport", "ClientSession", "USE_SESSION_DEFAULT", "DEFAULT_MAX_BODY_SIZE"]
 
 #: Marks an argument left to the session's setting.
 USE_SESSION_DEFAULT: Any = type("UseSessionDefault", (), {"__repr__": lambda self: "USE_SESSION_DEFAULT"})()
@@ -62,6 +62,18 @@ def _join_cookie_fields(headers: Headers) -> None:
     fields = headers.get_list("cookie")
     if len(fields) > 1:
         headers["Cookie"] = "; ".join(fields)
+
+
+async def _read_request_body(request: Request) -> None:
+    """Read a streamed request body into memory (for an auth flow that
+    needs ``request.content``); it is then sent with a Content-Length."""
+    if request.stream is None or isinstance(request.stream, bytes):
+        return
+    parts = [bytes(chunk) async for chunk in request.stream]
+    request.stream = b"".join(parts)
+    if "transfer-encoding" in request.headers:
+        del request.headers["transfer-encoding"]
+    request.headers["Content-Length"] = str(len(request.stream))
 
 
 class _StreamContext:
@@ -243,21 +255,62 @@ class ClientSession:
         timeout: Timeout = request.extensions.get("timeout") or self.timeout
         total = timeout.total
         if total is None:
-            return await self._send_handling_redirects(request, stream, auth_obj, follow)
+            return await self._send_handling_auth(request, stream, auth_obj, follow)
         try:
             async with timeout_after(total):
-                return await self._send_handling_redirects(request, stream, auth_obj, follow)
+                return await self._send_handling_auth(request, stream, auth_obj, follow)
         except TaskTimeout as exc:
             raise _error(TotalTimeout, f"the request took longer than {total} s", request) from exc
 
-    async def _send_handling_redirects(self, request: Request, stream: bool, auth: Any, follow: bool) -> Response:
-        # Credentials go on the first request only: a same-origin redirect
-        # keeps the header, a cross-origin one loses it.
+    async def _send_handling_auth(self, request: Request, stream: bool, auth: Auth | None, follow: bool) -> Response:
+        # The auth flow wraps the redirect chain: credentials go on the first
+        # request of each chain; a same-origin redirect keeps the header, a
+        # cross-origin one loses it.  An explicit Authorization header wins.
         url = request.url
         if auth is None and url.username is not None:
             auth = BasicAuth(url.username, url.password or "")
-        if auth is not None and "authorization" not in request.headers:
-            request = auth.apply(request)
+        if auth is None or "authorization" in request.headers:
+            return await self._send_handling_redirects(request, stream, follow)
+        if auth.requires_request_body:
+            await _read_request_body(request)
+        flow = auth.auth_flow(request)
+        history: list[Response] = []
+        sent: set[int] = set()  # bodies already sent that cannot be replayed
+        try:
+            try:
+                request = next(flow)
+            except StopIteration:
+                raise TypeError(f"{type(auth).__name__}.auth_flow() yielded no request") from None
+            while True:
+                if not request.replayable:
+                    if id(request.stream) in sent:
+                        raise StreamConsumed(
+                            "the auth flow sent the request again, but its body was a stream that cannot be"
+                            " replayed (give bytes or a seekable file)",
+                            request=request,
+                        )
+                    sent.add(id(request.stream))
+                response = await self._send_handling_redirects(request, stream, follow)
+                try:
+                    if auth.requires_response_body:
+                        await response.aread()
+                    try:
+                        next_request = flow.send(response)
+                    except StopIteration:
+                        if history:
+                            response.history = history + response.history
+                        return response
+                    await response.aread()  # small; lets the connection be reused
+                except BaseException:
+                    await response.aclose()
+                    raise
+                history += response.history
+                history.append(response)
+                request = next_request
+        finally:
+            flow.close()
+
+    async def _send_handling_redirects(self, request: Request, stream: bool, follow: bool) -> Response:
         history: list[Response] = []
         while True:
             response = await self._send_single(request)
@@ -441,3 +494,10 @@ class ClientSession:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
+
+
+#: httpx's name for :class:`ClientSession`: code written for ``httpx.AsyncClient``
+#: ports by changing the import (``docs/howto/http.md`` lists what differs).
+AsyncClient = ClientSession
+#: httpx's name for :class:`HTTPTransport`.
+AsyncHTTPTransport = HTTPTransport
