@@ -508,9 +508,10 @@ class TaskGroup:
                 await _cancel_task(task, None)
         # Wait for the members to end even if a cancellation or timeout
         # arrives meanwhile (it is raised afterwards): none outlives the group.
-        async with disable_cancellation():
-            for task in victims:
-                await task.wait()
+        if victims:
+            async with disable_cancellation():
+                for task in victims:
+                    await task.wait()
         for task in victims:
             exc = task._exception
             if exc is not None and not isinstance(exc, CancelledError):
