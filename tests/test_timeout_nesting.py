@@ -14,6 +14,7 @@ import pytest
 
 from curionet import (
     AWAIT,
+    TaskCancelled,
     TaskGroup,
     TaskTimeout,
     TimeoutCancellationError,
@@ -24,6 +25,7 @@ from curionet import (
     ignore_after,
     run,
     sleep,
+    spawn,
     spawn_thread,
     timeout_after,
 )
@@ -416,3 +418,37 @@ def test_on_the_real_clock():
         return outer.expired, reached
 
     assert run(main) == (True, ["caught"])
+
+
+@pytest.mark.parametrize("nested", [False, True])
+async def test_cancel_is_not_lost_behind_a_pending_timeout(autojump_clock, nested):
+    """A task is cancelled while a timeout is pending on it (its deadline
+    passed inside a shield, or it is raised again inside a nested block):
+    the cancellation wins and is delivered after the shield."""
+    log = []
+
+    async def child():
+        async with ignore_after(0.5) as block:
+            if nested:
+                async with timeout_after(5):
+                    try:
+                        await sleep(1)
+                    except TaskTimeout:
+                        log.append(("caught", await clock()))  # pending again from here
+                    async with disable_cancellation():
+                        await sleep(0.5)
+                    await sleep(1)
+            else:
+                async with disable_cancellation():
+                    await sleep(1)
+                await sleep(1)
+        log.append(("after block", await clock(), block.expired))
+        await sleep(10)
+        log.append("not reached")
+
+    task = await spawn(child)
+    await sleep(0.75)
+    await task.cancel()
+    assert log == ([("caught", 0.5)] if nested else [])
+    assert isinstance(task.exception, TaskCancelled)
+    assert await clock() == 1.0

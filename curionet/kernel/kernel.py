@@ -1006,12 +1006,15 @@ class Kernel:
         if isinstance(exc, type):
             exc = exc(val if val is not None else exc.__name__)
         target._cancel_requested = True
-        # A cancelled task gets no timeout while it cleans up.
+        # A cancelled task gets no timeout while it cleans up, and a timeout
+        # still pending does not take the cancellation's place.
         for entry in target._deadlines or ():
             entry[1] = True
         if target._timeout_seq is not None:
             self._stale_timers += 1
             target._timeout_seq = None
+        if isinstance(target.cancel_pending, TaskTimeout):
+            target.cancel_pending = None
         if target is task:
             if task.cancel_pending is None:
                 task.cancel_pending = exc
