@@ -33,7 +33,7 @@ import warnings
 from typing import Any
 
 from .errors import CancelledError
-from .kernel.kernel import Activation
+from .kernel.activation import Activation
 
 __all__ = ["DebugBase", "longblock", "logcrash", "schedtrace", "traptrace"]
 

@@ -47,7 +47,7 @@ _HELP = """Commands:
 
 
 def _ps(kernel: Any) -> str:
-    now = kernel._clock.current_time()
+    now = kernel.clock.current_time()
     rows = [f"{'Task':>6} {'State':<16} {'Cycles':>8} {'Timeout':>8}  {'Name':<32} Where",
             f"{'-' * 6} {'-' * 16} {'-' * 8} {'-' * 8}  {'-' * 32} {'-' * 24}"]  # fmt: skip
     for t in kernel.tasks():
@@ -65,7 +65,7 @@ def _find(kernel: Any, arg: str) -> Any:
         tid = int(arg)
     except ValueError:
         return None
-    return kernel._tasks.get(tid)
+    return kernel.get_task(tid)
 
 
 def _where(kernel: Any, arg: str) -> str:
@@ -79,11 +79,11 @@ def _cancel(kernel: Any, arg: str) -> str:
     task = _find(kernel, arg)
     if task is None:
         return f"no task {arg!r}\n"
-    if task is kernel._main_task:
+    if task is kernel.main_task:
         note = " (the main task)"
     else:
         note = ""
-    kernel._new_task(task.cancel(blocking=False), True)
+    kernel.new_task(task.cancel(blocking=False), daemon=True)
     return f"cancelling {task!r}{note}\n"
 
 
@@ -97,7 +97,7 @@ class Monitor:
         if port is None:
             port = int(os.environ.get("CURIONET_MONITOR_PORT", MONITOR_PORT))
         # The wake-up channel must exist before another thread uses it.
-        kernel._init_notify()
+        kernel.expect_threadsafe_calls()
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -143,7 +143,7 @@ class Monitor:
             except BaseException as e:  # any failure is reported to the client
                 fut.set_exception(e)
 
-        if self.kernel._closed:
+        if self.kernel.closed:
             return "the kernel has shut down\n"
         self.kernel.call_soon_threadsafe(call)
         try:
@@ -189,7 +189,7 @@ class Monitor:
 
     def _session(self, client: socket.socket) -> None:
         try:
-            n = len(self.kernel._tasks)
+            n = self.kernel.task_count
             client.sendall(f"curionet monitor: {n} tasks running\nType help for commands\n{PROMPT}".encode())
             buf = b""
             while True:

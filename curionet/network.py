@@ -28,9 +28,9 @@ from typing import Any
 
 from .errors import CancelledError
 from .kernel.io import Socket
+from .kernel.lowlevel import get_current
 from .kernel.task import Task, spawn
 from .kernel.time import sleep
-from .kernel.traps import _get_current
 from .ssl import _stdlib_context, _wrap
 
 __all__ = [
@@ -159,7 +159,7 @@ async def _serve_client(client: Socket, addr: Any, handler: Any, ctx: _ssl.SSLCo
         log.exception("Unexpected error in client handler %r for %r", handler, addr)
     finally:
         await client.close()
-        clients.discard(await _get_current())
+        clients.discard(await get_current())
 
 
 async def run_server(sock: Socket, client_connected_task: Any, ssl: Any = None) -> None:

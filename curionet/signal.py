@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import TaskCancelled
+from .kernel.lowlevel import set_run_guard
 from .universal import UniversalEvent, UniversalQueue
 
 __all__ = ["SignalQueue", "SignalEvent"]
@@ -138,21 +139,21 @@ def _run_guard(kernel: Any, with_monitor: bool) -> Iterator[None]:
     installed: dict[int, Any] = {}
 
     def _cancel_main() -> None:
-        main = kernel._main_task
+        main = kernel.main_task
         if main is not None and not main.terminated:
-            kernel._trap_cancel_task(None, (None, main, TaskCancelled, "cancelled by a signal"))
+            kernel.cancel_task(main, TaskCancelled, "cancelled by a signal")
 
     def _handler(signo: int, frame: Any) -> None:
-        if received or kernel._main_task is None:
+        if received or kernel.main_task is None:
             # Second signal (or none to cancel): behave as by default, and
             # let the kernel's shutdown abandon its tasks rather than wait.
-            kernel._shutdown_now = True
+            kernel.abandon_on_shutdown()
             if signo == signal.SIGINT:
                 raise KeyboardInterrupt
             raise SystemExit(128 + signo)
         received.append(signo)
-        if kernel._notify_sock is None:
-            kernel._init_notify()
+        # Runs in the kernel's thread, which it interrupted (maybe in its poll).
+        kernel.expect_threadsafe_calls()
         kernel.call_soon_threadsafe(_cancel_main)
 
     if threading.current_thread() is threading.main_thread():
@@ -185,3 +186,8 @@ def _signal_exit(signo: int) -> BaseException:
     if signo == signal.SIGINT:
         return KeyboardInterrupt()
     return SystemExit(128 + signo)
+
+
+# curionet.run() enters _run_guard around every kernel it runs.  The package
+# imports this module, so the guard is in place before run() can be called.
+set_run_guard(_run_guard)

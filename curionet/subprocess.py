@@ -49,9 +49,9 @@ from typing import Any
 from .errors import TaskTimeout
 from .kernel.athread import sync_enter, sync_exit
 from .kernel.io import FileStream
+from .kernel.lowlevel import io_release, read_wait
 from .kernel.task import TaskGroup, disable_cancellation
 from .kernel.time import timeout_after
-from .kernel.traps import _io_release, _read_wait
 from .workers import run_in_thread
 
 __all__ = [
@@ -143,9 +143,9 @@ class Popen:
             return await run_in_thread(p.wait)  # type: ignore[no-any-return]
         try:
             while p.poll() is None:
-                await _read_wait(pidfd)
+                await read_wait(pidfd)
         finally:
-            await _io_release(pidfd)
+            await io_release(pidfd)
             os.close(pidfd)
         return p.returncode
 

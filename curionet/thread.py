@@ -35,10 +35,15 @@ from typing import Any
 
 from .errors import AsyncOnlyError, CancelledError
 from .kernel.athread import _local
-from .kernel.kernel import _local as _kernel_local, current_kernel
-from .kernel.sched import SchedFIFO
-from .kernel.task import Task
-from .kernel.traps import _get_current, _get_kernel, _scheduler_wait
+from .kernel.lowlevel import (
+    SchedFIFO,
+    Task,
+    current_kernel,
+    get_current,
+    get_kernel,
+    scheduler_wait,
+    set_thread_spawner,
+)
 from .meta import iscoroutinefunction
 
 __all__ = ["AsyncThread", "spawn_thread", "AWAIT", "async_thread", "is_async_thread"]
@@ -113,9 +118,9 @@ class AsyncThread(Task):
         if self._started:
             raise RuntimeError("an async thread can be started only once")
         self._started = True
-        kernel: Any = current_kernel() or await _get_kernel()
+        kernel: Any = current_kernel() or await get_kernel()
         # _adopt stands in for the task class: the kernel registers this object.
-        kernel._new_task(self._drive(), self.daemon, self._adopt)
+        kernel.new_task(self._drive(), self.daemon, self._adopt)
 
     def _adopt(self, coro: Any, kernel: Any, task_id: int, daemon: bool) -> AsyncThread:
         """The task factory handed to the kernel: this object becomes the task."""
@@ -168,7 +173,7 @@ class AsyncThread(Task):
 
     # -- kernel side -------------------------------------------------------
     async def _drive(self) -> Any:
-        self._kernel._init_notify()
+        self._kernel.expect_threadsafe_calls()
         # The thread gets the task in a box it empties: neither the Thread
         # object nor the thread's last frame keeps the task alive once the
         # driver sees it finish.
@@ -204,7 +209,7 @@ class AsyncThread(Task):
                 prior = self.allow_cancel
                 self.allow_cancel = False
                 try:
-                    await _scheduler_wait(self._wq, "THREAD_RUNNING")
+                    await scheduler_wait(self._wq, "THREAD_RUNNING")
                 finally:
                     self.allow_cancel = prior
             req = requests.popleft()
@@ -297,17 +302,6 @@ async def _spawn_thread(thread: AsyncThread) -> AsyncThread:
     return thread
 
 
-class _Placeholder:
-    """Stands in the ready queue for a task moved to the kernel thread of a
-    thread block; the scheduler skips it (its state is not READY)."""
-
-    __slots__ = ()
-    _state = -1
-
-
-_PLACEHOLDER = _Placeholder()
-
-
 class _ThreadBlock:
     """``async with spawn_thread():`` -- the body runs as an async thread.
 
@@ -320,7 +314,7 @@ class _ThreadBlock:
     the next ``AWAIT``.  On exit the helper thread's loop stops and the
     kernel resumes in the original thread, as if the task had only run one
     long step.  Tasks that were ready at the moment of entry move with the
-    kernel (placeholders keep the interrupted cycle's bookkeeping intact)."""
+    kernel (see ``Kernel.hand_over``)."""
 
     def __init__(self) -> None:
         self._thread: AsyncThread | None = None
@@ -333,26 +327,19 @@ class _ThreadBlock:
         raise TypeError("spawn_thread() without a function is used as 'async with spawn_thread():'")
 
     async def __aenter__(self) -> AsyncThread:
-        owner = self._owner = await _get_current()
+        owner = self._owner = await get_current()
         kernel: Any = owner._kernel
         if current_kernel() is not owner._kernel:
             raise RuntimeError("async with spawn_thread() must be used in the kernel's thread")
-        kernel._init_notify()
+        kernel.expect_threadsafe_calls()
         helper = AsyncThread(daemon=True)
         helper.name = f"{owner.name} [thread block]"
         helper._started = True
-        kernel._new_task(self._serve_block(owner), True, helper._adopt)
+        kernel.new_task(self._serve_block(owner), True, helper._adopt)
         helper.thread = threading.current_thread()
         self._thread = helper
-        # Hand the ready queue to the helper loop; the interrupted cycle of
-        # this thread's loop finds placeholders where those tasks were.
-        outer = kernel._ready
-        moved = list(outer)
-        outer.clear()
-        outer.extend([_PLACEHOLDER] * len(moved))  # type: ignore[list-item]
-        kernel._ready = deque(moved)
-        self._outer_ready = outer
-        _kernel_local.kernel = None  # this thread is thread code now
+        # The loop goes on in a helper thread; this thread is thread code now.
+        self._outer_ready = kernel.hand_over()
         _local.thread = helper
         self._loop_thread = threading.Thread(target=self._run_kernel, args=(kernel, helper),
                                              name="curionet-kernel", daemon=True)  # fmt: skip
@@ -365,9 +352,8 @@ class _ThreadBlock:
         await helper._serve(owner)
 
     def _run_kernel(self, kernel: Any, helper: AsyncThread) -> None:
-        _kernel_local.kernel = kernel
         try:
-            kernel._loop(helper)
+            kernel.run_until(helper)
         except BaseException as e:  # noqa: BLE001 - re-raised in the block's task
             self._loop_exc = e
             helper._broken = e
@@ -376,8 +362,6 @@ class _ThreadBlock:
                 if req is not _FINISHED:
                     req.exc = e
                     req._done.release()
-        finally:
-            _kernel_local.kernel = None
 
     async def __aexit__(self, ty: Any, val: Any, tb: Any) -> None:
         helper = self._thread
@@ -389,11 +373,7 @@ class _ThreadBlock:
             helper._post(_FINISHED)
         loop_thread.join()
         # The kernel is back in this thread.
-        _kernel_local.kernel = kernel
-        outer = self._outer_ready
-        outer.extend(kernel._ready)
-        kernel._ready = outer
-        kernel._current = self._owner
+        kernel.take_back(self._outer_ready, self._owner)
         if self._loop_exc is not None:
             exc, self._loop_exc = self._loop_exc, None
             raise exc
@@ -474,3 +454,7 @@ def async_thread(func: Callable[..., Any] | None = None, *, daemon: bool = False
 
     wrapper._awaitable = True  # type: ignore[attr-defined]
     return wrapper
+
+
+# TaskGroup.spawn_thread() starts its threads here.
+set_thread_spawner(spawn_thread)

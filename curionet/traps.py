@@ -1,26 +1,27 @@
 """Curio's ``curio.traps`` module name: the low-level kernel traps.
 
-The traps live in :mod:`curionet.kernel.traps`; this module lets
+The traps are :mod:`curionet.kernel.lowlevel`'s (the same functions, named
+without the underscore); this module lets
 ``from curio.traps import _read_wait`` run with only the import changed.
 ``docs/curio.md`` lists where a trap's arguments differ from Curio 1.6's.
 """
 
-from .kernel.traps import (
-    _cancel_task as _cancel_task,
-    _clock as _clock,
-    _future_wait as _future_wait,
-    _get_current as _get_current,
-    _get_kernel as _get_kernel,
-    _io_release as _io_release,
-    _io_waiting as _io_waiting,
-    _read_wait as _read_wait,
-    _scheduler_wait as _scheduler_wait,
-    _scheduler_wake as _scheduler_wake,
-    _set_timeout as _set_timeout,
-    _sleep as _sleep,
-    _spawn as _spawn,
-    _unset_timeout as _unset_timeout,
-    _write_wait as _write_wait,
+from .kernel.lowlevel import (
+    cancel_task as _cancel_task,
+    clock as _clock,
+    future_wait as _future_wait,
+    get_current as _get_current,
+    get_kernel as _get_kernel,
+    io_release as _io_release,
+    io_waiting as _io_waiting,
+    read_wait as _read_wait,
+    scheduler_wait as _scheduler_wait,
+    scheduler_wake as _scheduler_wake,
+    set_timeout as _set_timeout,
+    sleep as _sleep,
+    spawn as _spawn,
+    unset_timeout as _unset_timeout,
+    write_wait as _write_wait,
 )
 
 __all__ = [

@@ -30,9 +30,7 @@ from collections import deque
 from collections.abc import Generator
 from typing import Any
 
-from .kernel.kernel import current_kernel
-from .kernel.sched import SchedFIFO
-from .kernel.traps import _scheduler_wait
+from .kernel.lowlevel import SchedFIFO, current_kernel, scheduler_wait
 
 __all__ = ["UniversalQueue", "UniversalEvent", "UniversalResult"]
 
@@ -86,7 +84,7 @@ class _TaskWaiter:
         self._kernel: Any = kernel
         self._sched = SchedFIFO()
         self.notified = False
-        kernel._init_notify()
+        kernel.expect_threadsafe_calls()
 
     def notify(self) -> None:
         self.notified = True
@@ -94,7 +92,7 @@ class _TaskWaiter:
         # Directly only from task code in the kernel's own thread; from other
         # threads (or from a signal handler that interrupted the kernel's
         # poll) through the kernel's wake-up channel.
-        if self._sched._queue and kernel._current is not None and kernel is current_kernel():
+        if self._sched._queue and kernel.current_task is not None and kernel is current_kernel():
             self._sched._wake(1)
         else:
             kernel.call_soon_threadsafe(self._wake)
@@ -103,7 +101,7 @@ class _TaskWaiter:
         self._sched._wake(1)
 
     def __await__(self) -> Generator[Any, None, None]:
-        return (yield from _scheduler_wait(self._sched, "UNIVERSAL_WAIT"))  # type: ignore[misc]
+        return (yield from scheduler_wait(self._sched, "UNIVERSAL_WAIT"))  # type: ignore[misc]
 
 
 class _AsyncioWaiter:

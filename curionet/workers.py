@@ -46,11 +46,18 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .kernel.io import send_hint
-from .kernel.kernel import current_kernel
-from .kernel.sched import SchedFIFO
+from .kernel.lowlevel import (
+    SchedFIFO,
+    current_kernel,
+    future_wait,
+    get_kernel,
+    io_release,
+    read_wait,
+    scheduler_wait,
+    send_hint,
+    write_wait,
+)
 from .kernel.task import disable_cancellation
-from .kernel.traps import _future_wait, _get_kernel, _io_release, _read_wait, _scheduler_wait, _write_wait
 
 __all__ = [
     "MAX_WORKER_THREADS",
@@ -80,14 +87,14 @@ class RemoteTraceback(Exception):
 
 
 # ---------------------------------------------------------------------------
-# A future-like job record for the kernel's _future_wait trap
+# A future-like job record for the kernel's future_wait trap
 # ---------------------------------------------------------------------------
 
 
 class _Job:
     """One call handed to a worker thread.
 
-    The kernel's ``_future_wait`` trap only needs ``add_done_callback`` and a
+    The kernel's ``future_wait`` trap only needs ``add_done_callback`` and a
     ``_curionet_waiter`` attribute; this is lighter than a
     ``concurrent.futures.Future`` (no lock, no condition).  The done/callback
     hand-off is race-free under the GIL: the worker sets ``_done`` before
@@ -180,7 +187,7 @@ def _abandon(job: _Job, cb: _Abandoned) -> None:
     """Make *cb* the done-callback of *job*, whose caller gave up on it."""
     # A caller cancelled before its first wait never set up the kernel's
     # cross-thread wake-up, which the slot's release will need.
-    cb._kernel._init_notify()
+    cb._kernel.expect_threadsafe_calls()
     job._cb = cb
     if job._done:
         cb(job)
@@ -251,7 +258,7 @@ class _Slots:
     async def acquire(self) -> None:
         if self.busy >= self._limit() or self._waiting:
             while True:
-                await _scheduler_wait(self._waiting, "WORKER_WAIT")
+                await scheduler_wait(self._waiting, "WORKER_WAIT")
                 if self.busy < self._limit():
                     break
         self.busy += 1
@@ -302,11 +309,10 @@ class _ThreadPool:
 
 
 def _thread_pool(kernel: Any) -> _ThreadPool:
-    pool = getattr(kernel, "_curionet_thread_pool", None)
+    pool = kernel.pools.get("thread")
     if pool is None:
-        pool = kernel._curionet_thread_pool = _ThreadPool()
-        kernel._shutdown_callbacks.append(pool.close)
-    return pool
+        pool = kernel.register_pool("thread", _ThreadPool())
+    return pool  # type: ignore[no-any-return]
 
 
 async def run_in_thread(
@@ -329,8 +335,8 @@ async def run_in_thread(
     ``call_on_cancel`` a result is discarded and an exception is logged."""
     kernel = current_kernel()
     if kernel is None:
-        kernel = await _get_kernel()
-    pool = kernel._curionet_thread_pool if hasattr(kernel, "_curionet_thread_pool") else _thread_pool(kernel)
+        kernel = await get_kernel()
+    pool = kernel.pools.get("thread") or _thread_pool(kernel)
     slots = pool.slots
     await slots.acquire()
     try:
@@ -340,7 +346,7 @@ async def run_in_thread(
         slots.release()
         raise
     try:
-        await _future_wait(job)
+        await future_wait(job)
     except BaseException:
         # Cancelled: the worker still runs callable and keeps the slot.
         _abandon(job, _Abandoned(kernel, slots.release, callable, call_on_cancel))
@@ -380,7 +386,7 @@ async def block_in_thread(
     A cancelled call keeps the turn until its thread has finished the call
     (otherwise the next call would run *callable* beside it); ``call_on_cancel``
     is as for :func:`run_in_thread`."""
-    kernel = current_kernel() or await _get_kernel()
+    kernel = current_kernel() or await get_kernel()
     pool = _thread_pool(kernel)
     turns = pool.exclusive
     turn = turns.get(callable)
@@ -399,7 +405,7 @@ async def block_in_thread(
 
     try:
         while turn.busy:
-            await _scheduler_wait(turn.waiting, "THREAD_EXCLUSIVE")
+            await scheduler_wait(turn.waiting, "THREAD_EXCLUSIVE")
     except BaseException:
         turn.users -= 1
         if turn.users == 0 and turns.get(callable) is turn:
@@ -424,7 +430,7 @@ async def block_in_thread(
         release()
         raise
     try:
-        await _future_wait(job)
+        await future_wait(job)
     except BaseException:
         _abandon(job, _Abandoned(kernel, release, callable, call_on_cancel))
         raise
@@ -445,7 +451,7 @@ async def run_in_executor(exc: Any, callable: Callable[..., Any], *args: Any) ->
     too (which stops the call only if it has not started)."""
     fut = exc.submit(callable, *args)
     try:
-        await _future_wait(fut)
+        await future_wait(fut)
     except BaseException:
         fut.cancel()
         raise
@@ -525,7 +531,7 @@ class _ProcessWorker:
             try:
                 n = sock.send(msg)
             except BlockingIOError:
-                await _write_wait(sock)
+                await write_wait(sock)
                 continue
             msg = msg[n:]
         header = await self._recv_exact(_HEADER.size)
@@ -539,7 +545,7 @@ class _ProcessWorker:
             try:
                 chunk = sock.recv(n - len(buf))
             except BlockingIOError:
-                await _read_wait(sock)
+                await read_wait(sock)
                 continue
             if not chunk:
                 self.proc.join(1.0)
@@ -553,7 +559,7 @@ class _ProcessWorker:
 
     async def kill(self) -> None:
         """Terminate and reap the worker (SIGTERM, then SIGKILL after 1 s)."""
-        await _io_release(self.sock)
+        await io_release(self.sock)
         self.sock.close()
         proc = self.proc
         if proc.is_alive():
@@ -594,11 +600,10 @@ async def run_in_process(callable: Callable[..., Any], *args: Any) -> Any:
     by *callable* is re-raised here with the worker's traceback as ``__cause__``.
     If the task is cancelled, the worker is terminated and reaped before the
     cancellation propagates."""
-    kernel: Any = current_kernel() or await _get_kernel()
-    pool: _ProcessPool | None = getattr(kernel, "_curionet_process_pool", None)
+    kernel: Any = current_kernel() or await get_kernel()
+    pool: _ProcessPool | None = kernel.pools.get("process")
     if pool is None:
-        pool = kernel._curionet_process_pool = _ProcessPool()
-        kernel._shutdown_callbacks.append(pool.close)
+        pool = kernel.register_pool("process", _ProcessPool())
     # Pickling errors surface here, before any worker is involved.
     data = pickle.dumps((callable, args), pickle.HIGHEST_PROTOCOL)
     slots = pool.slots

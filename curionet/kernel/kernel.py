@@ -71,6 +71,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from itertools import count
 from typing import Any
 
@@ -83,6 +84,7 @@ from ..errors import (
     WriteResourceBusy,
 )
 from . import traps
+from .activation import Activation
 from .clock import Clock, SystemClock
 from .io import send_hint
 from .task import BLOCKED, DEADLINE_DUE, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
@@ -114,25 +116,6 @@ _RECANCEL_MAX = 2.0
 # Sentinels returned by trap handlers.
 _SUSPEND = object()  # the task is blocked (or was rescheduled)
 _THROW = object()  # raise Kernel._throw_exc into the task right away
-
-
-class Activation:
-    """Base class for scheduler activations (Curio's debugging hooks)."""
-
-    def activate(self, kernel: Kernel) -> None:
-        pass
-
-    def created(self, task: Task) -> None:
-        pass
-
-    def running(self, task: Task) -> None:
-        pass
-
-    def suspended(self, task: Task, trap: Any) -> None:
-        pass
-
-    def terminated(self, task: Task) -> None:
-        pass
 
 
 class _Poller:
@@ -221,6 +204,17 @@ class _FutureWait:
 _FUTURE_WAIT = _FutureWait()
 
 
+class _Placeholder:
+    """Stands in the ready queue for a task moved to the thread a thread
+    block handed the loop to; the loop skips it (its state is not READY)."""
+
+    __slots__ = ()
+    _state = -1
+
+
+_PLACEHOLDER = _Placeholder()
+
+
 class Kernel:
     """A curionet kernel.  Reusable across several :meth:`run` calls.
 
@@ -287,6 +281,8 @@ class Kernel:
         self._running = False
         self._closed = False
         self._shutdown_callbacks: list[Callable[[], Any]] = []
+        #: Worker pools kept by this kernel, by name (see :meth:`register_pool`).
+        self.pools: dict[str, Any] = {}
         self._main_task: Task | None = None
         acts = []
         if debug is True:  # Curio's default debugging: trace every scheduling event
@@ -339,6 +335,129 @@ class Kernel:
         """Every live task, by id (for monitors and debugging)."""
         return [self._tasks[k] for k in sorted(self._tasks)]
 
+    @property
+    def closed(self) -> bool:
+        """``True`` once the kernel has shut down (it can run no more)."""
+        return self._closed
+
+    @property
+    def main_task(self) -> Task | None:
+        """The task :meth:`run` is running to completion, or ``None``
+        (between runs, and during the shutdown)."""
+        return self._main_task
+
+    @property
+    def current_task(self) -> Task | None:
+        """The task running at this moment, or ``None`` (between tasks: in
+        the kernel's own code, a ``call_soon_threadsafe`` callback, a signal
+        handler that interrupted the poll)."""
+        return self._current
+
+    @property
+    def task_count(self) -> int:
+        """How many tasks are alive (may be read from any thread)."""
+        return len(self._tasks)
+
+    def get_task(self, task_id: int) -> Task | None:
+        """The live task with this id, or ``None``."""
+        return self._tasks.get(task_id)
+
+    def new_task(self, coro: Any, daemon: bool = False, factory: Callable[..., Task] | None = None) -> Task:
+        """Make the coroutine *coro* a task of this kernel, ready to run, and
+        return it (from synchronous code in the kernel's thread; tasks use
+        :func:`~curionet.spawn`).
+
+        *factory* builds the task object as ``factory(coro, kernel, id,
+        daemon)`` (default: the kernel's task class); an object that is
+        already a task can register itself this way (``AsyncThread`` does)."""
+        task = (factory or self._taskcls)(coro, self, next(self._task_ids), daemon)
+        self._tasks[task.id] = task
+        self._ready.append(task)
+        for a in self._activations:
+            a.created(task)
+        return task
+
+    _new_task = new_task
+
+    def cancel_task(self, task: Task, exc: Any = None, val: Any = None) -> None:
+        """Cancel *task* as ``await task.cancel(exc, blocking=False)`` would,
+        from synchronous code in the kernel's thread (a
+        ``call_soon_threadsafe`` callback): *exc* (an exception class or
+        instance, default :class:`~curionet.TaskCancelled`, built with *val*
+        as its message) is raised at the task's current or next blocking
+        call."""
+        self._trap_cancel_task(None, (None, task, exc, val))  # type: ignore[arg-type]
+
+    def abandon_on_shutdown(self) -> None:
+        """Make the coming shutdown abandon the remaining tasks at once
+        instead of waiting for them (a second Ctrl-C does this)."""
+        self._shutdown_now = True
+
+    def expect_threadsafe_calls(self) -> None:
+        """Declare that another thread (or a signal handler) may call
+        :meth:`call_soon_threadsafe` while this kernel waits, so that the call
+        wakes it: opens the kernel's wake-up channel (idempotent).  Call it
+        from the kernel's thread before handing the kernel to that thread.
+
+        Until then the kernel needs no such channel, and a kernel whose tasks
+        are all blocked with nothing to wake them raises ``RuntimeError``
+        (deadlock) instead of sleeping for ever; afterwards it sleeps, since
+        another thread may still call."""
+        if self._notify_sock is None:
+            self._init_notify()
+
+    def add_shutdown_callback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` when the kernel shuts down, after its last task
+        ended (in registration order; an exception is logged)."""
+        self._shutdown_callbacks.append(callback)
+
+    def register_pool(self, name: str, pool: Any) -> Any:
+        """Keep *pool* as this kernel's pool called *name* (readable as
+        ``kernel.pools[name]``) and close it (``pool.close()``) at shutdown;
+        returns *pool*.  Worker pools (``run_in_thread``,
+        ``run_in_process``) are kept this way, one per kernel."""
+        if name in self.pools:
+            raise RuntimeError(f"this kernel already has a pool named {name!r}")
+        self.pools[name] = pool
+        self._shutdown_callbacks.append(pool.close)
+        return pool
+
+    # -- thread blocks: the loop moves to another thread and back ----------
+    def hand_over(self) -> Any:
+        """Start handing this kernel's loop to another thread (the body of an
+        ``async with spawn_thread():`` block becomes thread code).
+
+        Called by the running task: the tasks ready now move to a fresh
+        ready queue for the other thread's :meth:`run_until`; the cycle this
+        thread interrupted finds inert placeholders in their place; this
+        thread stops being the kernel's (``current_kernel()`` is ``None``).
+        Returns the token :meth:`take_back` needs."""
+        outer = self._ready
+        moved = list(outer)
+        outer.clear()
+        outer.extend([_PLACEHOLDER] * len(moved))  # type: ignore[list-item]
+        self._ready = deque(moved)
+        _local.kernel = None
+        return outer
+
+    def run_until(self, task: Task) -> None:
+        """Run this kernel's loop in the calling thread until *task* ends
+        (after :meth:`hand_over`, in the thread that took the kernel)."""
+        _local.kernel = self
+        try:
+            self._loop(task)
+        finally:
+            _local.kernel = None
+
+    def take_back(self, token: Any, current: Task) -> None:
+        """Resume the loop in this thread after the other thread's
+        :meth:`run_until` returned (*token* from :meth:`hand_over`;
+        *current*: the task that handed the kernel over, running again)."""
+        _local.kernel = self
+        token.extend(self._ready)
+        self._ready = token
+        self._current = current
+
     def run(self, corofunc: Any = None, *args: Any, shutdown: bool = False) -> Any:
         """Run ``corofunc(*args)`` until it returns and return its result.
 
@@ -385,14 +504,6 @@ class Kernel:
     # ------------------------------------------------------------------
     # Task lifecycle
     # ------------------------------------------------------------------
-    def _new_task(self, coro: Any, daemon: bool, taskcls: type[Task] | None = None) -> Task:
-        task = (taskcls or self._taskcls)(coro, self, next(self._task_ids), daemon)
-        self._tasks[task.id] = task
-        self._ready.append(task)
-        for a in self._activations:
-            a.created(task)
-        return task
-
     def _reschedule(self, task: Task, value: Any = None, exc: BaseException | None = None) -> None:
         task._next_value = value
         task._next_exc = exc
@@ -1097,10 +1208,30 @@ def run(corofunc: Any, *args: Any, debug: Any = None, selector: Any = None,
         raise RuntimeError("run() called while a kernel is already running in this thread")
     kernel = Kernel(debug=debug, selector=selector, taskcls=taskcls, clock=clock,
                     activations=activations, **kernel_extra)  # fmt: skip
-    from ..signal import _run_guard  # SIGINT/SIGTERM cancel the main task; the monitor
-
-    with kernel, _run_guard(kernel, with_monitor):
+    guard = _run_guard
+    if guard is None:
+        if with_monitor:
+            raise RuntimeError("run(with_monitor=True) needs curionet.signal, which installs the monitor")
+        guard = _no_guard
+    with kernel, guard(kernel, with_monitor):
         return kernel.run(corofunc, *args, shutdown=True)
+
+
+# What run() wraps around a kernel's run: SIGINT/SIGTERM handling and the
+# monitor.  Installed by curionet.signal (which the package imports), so that
+# the kernel imports no module above it.
+_run_guard: Callable[[Kernel, bool], AbstractContextManager[Any]] | None = None
+
+
+def _no_guard(kernel: Kernel, with_monitor: bool) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+def set_run_guard(guard: Callable[[Kernel, bool], AbstractContextManager[Any]] | None) -> None:
+    """Make ``guard(kernel, with_monitor)`` the context manager that
+    :func:`run` enters around each kernel it runs (``None``: none)."""
+    global _run_guard
+    _run_guard = guard
 
 
 def current_kernel() -> Kernel | None:

@@ -584,11 +584,25 @@ class TaskGroup:
 
     async def spawn_thread(self, func: Callable[..., Any], *args: Any, daemon: bool = False) -> Any:
         """Start a thread in the group (see :func:`curionet.spawn_thread`)."""
-        from ..thread import spawn_thread  # type: ignore[import-not-found]
-
-        thread = await spawn_thread(func, *args, daemon=daemon)
+        if _thread_spawner is None:
+            raise RuntimeError("TaskGroup.spawn_thread() needs curionet.thread (import curionet)")
+        thread = await _thread_spawner(func, *args, daemon=daemon)
         self._add(thread)
         return thread
+
+
+# TaskGroup.spawn_thread() starts threads with curionet.thread's spawn_thread,
+# installed by that module (which the package imports): the kernel imports no
+# module above it.
+_thread_spawner: Callable[..., Any] | None = None
+
+
+def set_thread_spawner(spawner: Callable[..., Any] | None) -> None:
+    """Make ``await spawner(func, *args, daemon=...)`` what
+    :meth:`TaskGroup.spawn_thread` uses to start a thread (it returns the
+    thread's task)."""
+    global _thread_spawner
+    _thread_spawner = spawner
 
 
 # ---------------------------------------------------------------------------
