@@ -6,8 +6,10 @@ programs run after replacing ``curio`` with ``curionet`` in their imports.
 The HTTP client's everyday types (``ClientSession``, ``URL``, ``Headers``,
 ``Request``, ``Response``, ``Timeout``, ``Limits``, ``Auth``, the transports
 and every HTTP exception) are here too; its lower layers (``ConnectionPool``,
-``HTTP11Connection``, its streams, ``open_stream``, ``create_ssl_context``,
-proxy selection) live in :mod:`curionet.protocols.http`.  The test helpers
+``HTTP11Connection``, ``open_stream``, ``create_ssl_context``, proxy
+selection) live in :mod:`curionet.protocols.http`.  The byte streams protocols
+run over are here as :class:`Stream` (the protocol) and :class:`TLSStream`;
+``sock.as_stream()`` gives the socket one.  The test helpers
 are in :mod:`curionet.testing`, the Happy Eyeballs building blocks in
 :mod:`curionet.protocols.happy_eyeballs`.
 """
@@ -32,6 +34,8 @@ __all__ = [
     "PriorityQueue", "Queue", "Result", "RLock", "Semaphore", "SystemClock", "Task", "TaskGroup",
     "check_cancellation", "clock", "current_task", "disable_cancellation", "ignore_after", "run", "set_cancellation",
     "sleep", "spawn", "timeout_after",
+    # kernel.stream
+    "Stream", "TLSStream",
     # meta
     "awaitable",
     # network
@@ -109,6 +113,7 @@ from .kernel import (
     spawn as spawn,
     timeout_after as timeout_after,
 )
+from .kernel.stream import Stream as Stream, TLSStream as TLSStream  # the byte streams protocols run over
 from .meta import awaitable as awaitable
 from .network import (  # sockets, streams, servers
     open_connection as open_connection,

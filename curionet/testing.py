@@ -20,6 +20,9 @@ Helpers for testing code built on curionet, the ones curionet's own tests use:
 * :func:`cancel_at_blocking_point` and :func:`cancel_at_every_blocking_point`:
   cancel a coroutine at its 1st, 2nd, ... blocking point, to prove that a
   cancellation striking between any two awaits leaks nothing.
+* :func:`memory_stream_pair`: two connected in-memory
+  :class:`~curionet.kernel.stream.Stream` ends (with optional short reads and
+  a bound on the bytes in flight), to drive a protocol without sockets.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import pytest
 
 from .errors import TaskCancelled, TaskError
 from .kernel import Event, Kernel, MockClock, Task, clock, current_task, sleep, spawn, traps
+from .kernel.stream import MemoryStream as MemoryStream, memory_stream_pair as memory_stream_pair
 from .protocols.happy_eyeballs import AddrInfo, TraceEvent, open_tcp_stream
 
 __all__ = [
@@ -49,6 +53,8 @@ __all__ = [
     "CancelRun",
     "cancel_at_blocking_point",
     "cancel_at_every_blocking_point",
+    "MemoryStream",
+    "memory_stream_pair",
 ]
 
 

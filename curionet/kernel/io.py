@@ -1,5 +1,10 @@
 """Async sockets and streams: :class:`Socket`, :class:`SocketStream`, :class:`FileStream`.
 
+:class:`SocketStream` is also the socket implementation of the
+:class:`~curionet.kernel.stream.Stream` protocol that HTTP and WebSocket run
+over (``receive_some``, ``receive_into``, ``send_all``, ``send_eof``,
+``wait_readable``, ``is_readable``, ``close``).
+
 Every operation tries the non-blocking system call first and traps into the
 kernel (``_read_wait``/``_write_wait``) only when the call would block, so a
 busy connection pays for one system call per operation.  The kernel keeps a
@@ -21,29 +26,46 @@ vice versa).  The same :class:`Socket` class handles both kinds: the
 exception tuples below cover plain and TLS sockets, and a "want write" during
 a receive waits for writability.  Decrypted bytes OpenSSL has buffered are
 never stranded because a wait only happens after a call said "would block".
+
+Every receive on a socket, whichever method it comes through, goes through
+one read policy, :func:`_receive` (when to try the system call first and
+when to wait for readability first).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import select
 import socket as _stdsocket
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CancelledError, ClosedResourceError
-from .athread import sync_enter, sync_exit, sync_iter, sync_next
+from .athread import sync_enter, sync_exit
+from .stream import StreamBase, _within
 from .traps import _io_release, _read_wait, _write_wait
 
 try:
-    from ssl import SSLWantReadError as _SSLWantRead, SSLWantWriteError as _SSLWantWrite
+    from ssl import (
+        SSLEOFError as _SSLEOF,
+        SSLWantReadError as _SSLWantRead,
+        SSLWantWriteError as _SSLWantWrite,
+        SSLZeroReturnError as _SSLZeroReturn,
+    )
 except ImportError:  # pragma: no cover - Python built without ssl
 
     class _SSLWantRead(Exception):  # type: ignore[no-redef]
         pass
 
     class _SSLWantWrite(Exception):  # type: ignore[no-redef]
+        pass
+
+    class _SSLEOF(Exception):  # type: ignore[no-redef]
+        pass
+
+    class _SSLZeroReturn(Exception):  # type: ignore[no-redef]
         pass
 
 
@@ -72,14 +94,85 @@ WantRead = (BlockingIOError, InterruptedError, _SSLWantRead)
 #: Exceptions meaning "wait until writable, then retry".
 WantWrite = (BlockingIOError, InterruptedError, _SSLWantWrite)
 
-# Receive policy states (see Socket.recv): 0 = try first; 1 = try first, the
-# last try failed; _WAIT_FIRST.._SAMPLE-1 = wait for readability first;
-# _SAMPLE = try first once to see whether waiting is still worth it.
-_WAIT_FIRST = 2
-_SAMPLE = 10
+#: A TLS end of file: read as ``b""`` by the streams.
+_TLS_EOF = (_SSLEOF, _SSLZeroReturn)
 
 _SOL_SOCKET = _stdsocket.SOL_SOCKET
 _SO_ERROR = _stdsocket.SO_ERROR
+_SHUT_WR = _stdsocket.SHUT_WR
+_MSG_PEEK = _stdsocket.MSG_PEEK
+_raw_recv = _stdsocket.socket.recv  # past TLS: the bytes on the wire
+
+# ---------------------------------------------------------------------------
+# The read policy
+# ---------------------------------------------------------------------------
+
+# States of a reader's ``_rwait``: 0 = try first; 1 = try first, the last try
+# failed; _WAIT_FIRST.._SAMPLE-1 = wait for readability first; _SAMPLE = try
+# first once to see whether waiting is still worth it.
+_WAIT_FIRST = 2
+_SAMPLE = 10
+
+
+def _wait(trap: Any, fd: int, timeout: float | None) -> Any:
+    """The wait *trap* on *fd*, bounded by *timeout* (``TimeoutError``) unless
+    it is ``None``.  A plain function, so an unbounded wait is the trap
+    itself, with no coroutine around it."""
+    return trap(fd) if timeout is None else _within(timeout, trap(fd))
+
+
+async def _receive(r: Any, call: Any, arg: Any, arg2: int, size: int, timeout: float | None) -> Any:
+    """One receive, ``call(arg, arg2)`` (``recv(n, flags)`` or
+    ``recv_into(buffer, nbytes)``), for the reader *r* (a :class:`Socket` or
+    a :class:`SocketStream`, with ``_rwait``, ``_plain`` and ``_fileno``),
+    waiting as the policy says; *timeout* bounds each wait.  *size* is what
+    a full receive returns (``0``: the size of the buffer *arg*).
+
+    Discussion: waiting first.  In request/response traffic the reply to
+    what a task just sent is usually not there yet, so trying the receive
+    first costs a failing system call and an exception per message.  After
+    two tries in a row fail, a plain socket waits for readability first;
+    every eighth receive then tries first again (a sample), and one that
+    succeeds, or a receive that fills the whole buffer (bulk data is
+    queued), returns to trying first.  Both ways are correct (waiting on a
+    readable socket returns at once); this only picks the cheaper one.  TLS
+    sockets always try first: OpenSSL may hold decrypted bytes that epoll
+    cannot see.  :meth:`SocketStream.wait_readable` sets the reader back to
+    trying first: it knows the receive will not block."""
+    fd = r._fileno
+    rw = r._rwait
+    if _WAIT_FIRST <= rw < _SAMPLE:
+        r._rwait = rw + 1
+        if timeout is None:
+            await _read_wait(fd)
+        else:
+            await _within(timeout, _read_wait(fd))
+    else:
+        try:
+            result = call(arg, arg2)
+        except WantRead:
+            if r._plain:
+                r._rwait = _WAIT_FIRST if rw else 1
+            await _wait(_read_wait, fd, timeout)
+        except WantWrite:
+            await _wait(_write_wait, fd, timeout)
+        else:
+            if rw:
+                r._rwait = 0
+            return result
+    while True:
+        try:
+            result = call(arg, arg2)
+        except WantRead:
+            await _wait(_read_wait, fd, timeout)
+            continue
+        except WantWrite:
+            await _wait(_write_wait, fd, timeout)
+            continue
+        n = result if type(result) is int else len(result)
+        if n and n == (size or memoryview(arg).nbytes):
+            r._rwait = 0
+        return result
 
 
 class _FdToken(int):
@@ -125,8 +218,7 @@ class Socket:
         # Bound methods cached once: the echo loop calls them per message.
         self._socket_send = sock.send
         self._socket_recv = sock.recv
-        # See "Discussion: waiting first" in recv().  Never for TLS sockets:
-        # OpenSSL may hold decrypted bytes that epoll cannot see.
+        # The read policy (_receive) waits first only on plain sockets.
         self._plain = not hasattr(sock, "pending")
         self._rwait = 0
 
@@ -167,80 +259,15 @@ class Socket:
     # -- receiving -------------------------------------------------------
     async def recv(self, maxsize: int, flags: int = 0) -> bytes:
         """Receive up to *maxsize* bytes; ``b''`` means the peer closed.
-
-        Discussion: waiting first.  In request/response traffic the reply
-        to what a task just sent is usually not there yet, so trying
-        ``recv`` first costs a failing system call and an exception per
-        message.  After two tries in a row fail, a plain socket waits for
-        readability first; every eighth receive then tries first again
-        (a sample), and one that succeeds, or a receive that fills the whole
-        buffer (bulk data is queued), returns to trying first.  Both ways
-        are correct (waiting on a readable socket returns at once); this
-        only picks the cheaper one.  TLS sockets always try first: OpenSSL
-        may hold decrypted bytes that epoll cannot see."""
-        rw = self._rwait
-        if _WAIT_FIRST <= rw < _SAMPLE:
-            self._rwait = rw + 1
-            await _read_wait(self._fileno)
-        else:
-            try:
-                data = self._socket_recv(maxsize, flags)
-            except WantRead:
-                if self._plain:
-                    self._rwait = _WAIT_FIRST if rw else 1
-                await _read_wait(self._fileno)
-            except WantWrite:
-                await _write_wait(self._fileno)
-            else:
-                if rw:
-                    self._rwait = 0
-                return data  # type: ignore[no-any-return]
-        while True:
-            try:
-                data = self._socket_recv(maxsize, flags)
-            except WantRead:
-                await _read_wait(self._fileno)
-                continue
-            except WantWrite:
-                await _write_wait(self._fileno)
-                continue
-            if len(data) == maxsize:
-                self._rwait = 0
-            return data  # type: ignore[no-any-return]
+        (Whether it tries first or waits first: see :func:`_receive`.)"""
+        return await _receive(self, self._socket_recv, maxsize, flags, maxsize, None)  # type: ignore[no-any-return]
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """Receive up to *nbytes* (default: the buffer's size) into *buffer*
         (same waiting policy as :meth:`recv`)."""
-        recv_into = self._socket.recv_into
-        rw = self._rwait
-        if _WAIT_FIRST <= rw < _SAMPLE:
-            self._rwait = rw + 1
-            await _read_wait(self._fileno)
-        else:
-            try:
-                n = recv_into(buffer, nbytes, flags)
-            except WantRead:
-                if self._plain:
-                    self._rwait = _WAIT_FIRST if rw else 1
-                await _read_wait(self._fileno)
-            except WantWrite:
-                await _write_wait(self._fileno)
-            else:
-                if rw:
-                    self._rwait = 0
-                return n  # type: ignore[no-any-return]
-        while True:
-            try:
-                n = recv_into(buffer, nbytes, flags)
-            except WantRead:
-                await _read_wait(self._fileno)
-                continue
-            except WantWrite:
-                await _write_wait(self._fileno)
-                continue
-            if n and n == (nbytes or memoryview(buffer).nbytes):
-                self._rwait = 0
-            return n  # type: ignore[no-any-return]
+        sock = self._socket
+        call = sock.recv_into if not flags else lambda buf, n: sock.recv_into(buf, n, flags)
+        return await _receive(self, call, buffer, nbytes, nbytes, None)  # type: ignore[no-any-return]
 
     async def recvfrom(self, maxsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive a datagram: ``(data, address)``."""
@@ -438,9 +465,10 @@ class Socket:
     __exit__ = sync_exit
 
 
-async def _send_rest(send: Any, fileno: int, data: Any, nsent: int, flags: int) -> int:
-    """Send *data* from byte offset *nsent* on, waiting as needed; return the
-    total.  A cancellation gets ``bytes_sent`` (the bytes that went out)."""
+async def _send_rest(send: Any, fileno: int, data: Any, nsent: int, flags: int, timeout: float | None = None) -> int:
+    """Send *data* from byte offset *nsent* on, waiting as needed (each wait
+    bounded by *timeout*); return the total.  A cancellation gets
+    ``bytes_sent`` (the bytes that went out)."""
     with memoryview(data) as view, view.cast("B") as buffer:
         total = len(buffer)
         try:
@@ -448,181 +476,25 @@ async def _send_rest(send: Any, fileno: int, data: Any, nsent: int, flags: int) 
                 try:
                     nsent += send(buffer[nsent:], flags)
                 except WantWrite:
-                    await _write_wait(fileno)
+                    await _wait(_write_wait, fileno, timeout)
                 except WantRead:
-                    await _read_wait(fileno)
+                    await _wait(_read_wait, fileno, timeout)
         except CancelledError as e:
             e.bytes_sent = nsent  # type: ignore[attr-defined]
             raise
     return total
 
 
-class StreamBase:
-    """Buffered byte-stream logic shared by :class:`SocketStream` and :class:`FileStream`.
-
-    Subclasses provide ``_read(maxbytes)`` (one non-blocking read, waiting
-    as needed; ``b''`` at EOF) and ``write(data)``.
-    """
-
-    def __init__(self, fileobj: Any) -> None:
-        self._file = fileobj
-        self._fileno: int = _token(fileobj.fileno())
-        self._buffer = bytearray()
-
-    def fileno(self) -> int:
-        return self._fileno
-
-    async def _read(self, maxbytes: int = -1) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    async def write(self, data: Any) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    async def read(self, maxbytes: int = -1) -> bytes:
-        """Return up to *maxbytes* (any amount when ``-1``) of available data,
-        waiting only if none is buffered; ``b''`` at end of file."""
-        buf = self._buffer
-        if buf:
-            if maxbytes < 0 or maxbytes >= len(buf):
-                data = bytes(buf)
-                buf.clear()
-            else:
-                data = bytes(buf[:maxbytes])
-                del buf[:maxbytes]
-            return data
-        return await self._read(maxbytes)
-
-    async def readall(self) -> bytes:
-        """Read until end of file."""
-        chunks = [bytes(self._buffer)]
-        self._buffer.clear()
-        try:
-            while True:
-                chunk = await self._read(65536)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
-        except CancelledError as e:
-            e.bytes_read = b"".join(chunks)  # type: ignore[attr-defined]
-            raise
-
-    async def read_exactly(self, nbytes: int) -> bytes:
-        """Read exactly *nbytes*.  ``EOFError`` (with ``bytes_read``) if the
-        stream ends first."""
-        buf = self._buffer
-        try:
-            while len(buf) < nbytes:
-                chunk = await self._read(max(65536, nbytes - len(buf)))
-                if not chunk:
-                    exc = EOFError(f"Unexpected end of data: wanted {nbytes} bytes, got {len(buf)}")
-                    exc.bytes_read = bytes(buf)  # type: ignore[attr-defined]
-                    buf.clear()
-                    raise exc
-                buf += chunk
-        except CancelledError as e:
-            e.bytes_read = bytes(buf)  # type: ignore[attr-defined]
-            raise
-        data = bytes(buf[:nbytes])
-        del buf[:nbytes]
-        return data
-
-    async def readinto(self, memory: Any) -> int:
-        """Read into the writable buffer *memory* (a ``bytearray``,
-        ``memoryview`` ...) and return the number of bytes stored: buffered
-        data first, else what one read returns; ``0`` at end of file."""
-        with memoryview(memory) as view, view.cast("B") as dest:
-            size = len(dest)
-            buf = self._buffer
-            if buf or not size:
-                n = min(size, len(buf))
-                dest[:n] = buf[:n]
-                del buf[:n]
-                return n
-            data = await self._read(size)
-            n = len(data)
-            dest[:n] = data
-            return n
-
-    async def readline(self, maxlen: int | None = None) -> bytes:
-        """Read one line (ending in ``b'\\n'``, or shorter at end of file)."""
-        buf = self._buffer
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl >= 0:
-                line = bytes(buf[: nl + 1])
-                del buf[: nl + 1]
-                return line
-            if maxlen is not None and len(buf) >= maxlen:
-                line = bytes(buf[:maxlen])
-                del buf[:maxlen]
-                return line
-            start = len(buf)
-            chunk = await self._read(65536)
-            if not chunk:
-                line = bytes(buf)
-                buf.clear()
-                return line
-            buf += chunk
-
-    async def readlines(self) -> list[bytes]:
-        """Read every line up to end of file.  If cancelled, the exception's
-        ``lines_read`` holds the lines read so far."""
-        lines: list[bytes] = []
-        try:
-            async for line in self:
-                lines.append(line)
-        except CancelledError as e:
-            e.lines_read = lines  # type: ignore[attr-defined]
-            raise
-        return lines
-
-    async def writelines(self, lines: Iterable[Any]) -> None:
-        """Write every item of *lines*.  If cancelled, the exception's
-        ``bytes_written`` holds the total written so far."""
-        written = 0
-        try:
-            for line in lines:
-                await self.write(line)
-                written += len(line)
-        except CancelledError as e:
-            written += getattr(e, "bytes_sent", 0)
-            e.bytes_written = written  # type: ignore[attr-defined]
-            raise
-
-    async def flush(self) -> None:
-        """Flush buffered output (writes are unbuffered: nothing to do)."""
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        line = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
-
-    async def __aenter__(self) -> Any:
-        return self
-
-    async def __aexit__(self, *args: Any) -> None:
-        await self.close()
-
-    # Plain 'with', 'for' and next() work in an async thread; elsewhere AsyncOnlyError.
-    __enter__ = sync_enter
-    __exit__ = sync_exit
-    __iter__ = sync_iter
-    __next__ = sync_next
-
-    async def close(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
 class SocketStream(StreamBase):
-    """A buffered, file-like async stream over a socket.
+    """A buffered, file-like async stream over a socket, plain or TLS, and
+    the socket implementation of the
+    :class:`~curionet.kernel.stream.Stream` protocol.
 
     The socket (a stdlib socket or a :class:`Socket`) is put in non-blocking
-    mode and closed only by :meth:`close` or ``async with``."""
+    mode and closed only by :meth:`close` or ``async with``.  Curio's file
+    methods (``read``, ``readline``, ``write`` ...) and the ``Stream``
+    methods share one buffer, so they can be mixed (a line-based handshake,
+    then ``receive_some``)."""
 
     def __init__(self, sock: Any) -> None:
         # A stream made from a Socket shares its FdToken: one owner of the fd.
@@ -631,12 +503,18 @@ class SocketStream(StreamBase):
             sock = sock._socket
         sock.setblocking(False)
         super().__init__(owner)
+        self._fileno = _token(self._fileno)
         self._file = sock
         self._socket = sock
         self._socket_recv = sock.recv
+        self._socket_recv_into = sock.recv_into
         self._socket_send = sock.send
         self._plain = not hasattr(sock, "pending")
         self._rwait = 0
+        self._poll: Any = None  # a poll set of this socket alone, made when first needed
+        # TLS end of file seen: OpenSSL answers b"" from now on, while the
+        # socket itself need not look readable (close_notify, TCP still open).
+        self._tls_eof = False
 
     def __repr__(self) -> str:
         return f"<curionet.SocketStream {self._socket!r}>"
@@ -647,38 +525,9 @@ class SocketStream(StreamBase):
         return getattr(self._socket, name)
 
     async def _read(self, maxbytes: int = -1) -> bytes:
-        # Same "wait first" policy as Socket.recv (see there).
         if maxbytes < 0:
             maxbytes = 65536
-        rw = self._rwait
-        if _WAIT_FIRST <= rw < _SAMPLE:
-            self._rwait = rw + 1
-            await _read_wait(self._fileno)
-        else:
-            try:
-                data = self._socket_recv(maxbytes)
-            except WantRead:
-                if self._plain:
-                    self._rwait = _WAIT_FIRST if rw else 1
-                await _read_wait(self._fileno)
-            except WantWrite:
-                await _write_wait(self._fileno)
-            else:
-                if rw:
-                    self._rwait = 0
-                return data  # type: ignore[no-any-return]
-        while True:
-            try:
-                data = self._socket_recv(maxbytes)
-            except WantRead:
-                await _read_wait(self._fileno)
-                continue
-            except WantWrite:
-                await _write_wait(self._fileno)
-                continue
-            if len(data) == maxbytes:
-                self._rwait = 0
-            return data  # type: ignore[no-any-return]
+        return await _receive(self, self._socket_recv, maxbytes, 0, maxbytes, None)  # type: ignore[no-any-return]
 
     async def write(self, data: Any) -> int:
         """Write all of *data* (see :meth:`Socket.sendall`); returns ``len(data)``.
@@ -700,6 +549,135 @@ class SocketStream(StreamBase):
         except CancelledError as e:
             e.bytes_written = e.bytes_sent  # type: ignore[attr-defined]
             raise
+
+    # -- the Stream protocol (see curionet.kernel.stream) -----------------
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._fileno < 0
+
+    def _closed_error(self, exc: OSError) -> OSError:
+        """*exc*, or :class:`ClosedResourceError` if it comes from using the
+        stream after :meth:`close`."""
+        if self._fileno < 0 and not isinstance(exc, ClosedResourceError):
+            return ClosedResourceError("stream is closed")
+        return exc
+
+    async def receive_some(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
+        """Up to *max_bytes*: buffered bytes first, else one receive (waiting
+        as the read policy says, each wait bounded by *timeout*); ``b""`` at
+        end of file, TLS ones included."""
+        if self._buffer:
+            return await self.read(max_bytes)
+        try:
+            data: bytes = await _receive(self, self._socket_recv, max_bytes, 0, max_bytes, timeout)
+        except _TLS_EOF:
+            data = b""
+        except OSError as exc:
+            raise self._closed_error(exc) from None
+        if not data and not self._plain:
+            self._tls_eof = True
+        return data
+
+    async def receive_into(self, buffer: Any, timeout: float | None = None) -> int:
+        """Receive into *buffer*: buffered bytes first, else one receive;
+        ``0`` at end of file."""
+        if self._buffer:
+            return await self.readinto(buffer)
+        try:
+            n: int = await _receive(self, self._socket_recv_into, buffer, 0, 0, timeout)
+        except _TLS_EOF:
+            n = 0
+        except OSError as exc:
+            raise self._closed_error(exc) from None
+        if not n and not self._plain and memoryview(buffer).nbytes:
+            self._tls_eof = True
+        return n
+
+    async def send_all(self, data: Any, timeout: float | None = None) -> None:
+        """Send all of *data*, each wait bounded by *timeout*.  If cancelled
+        part-way, the exception's ``bytes_sent`` says how much went out."""
+        send_hint.sent = True  # an answer is due: the kernel may busy-poll for it
+        try:
+            # Usually one send takes everything: no view, no loop.
+            nsent = self._socket_send(data)
+        except WantWrite:
+            nsent = 0
+        except WantRead:
+            nsent = 0
+        except OSError as exc:
+            raise self._closed_error(exc) from None
+        else:
+            if nsent == len(data) and (type(data) is bytes or type(data) is bytearray):
+                return
+        try:
+            await _send_rest(self._socket_send, self._fileno, data, nsent, 0, timeout)
+        except OSError as exc:
+            raise self._closed_error(exc) from None
+
+    async def send_eof(self) -> None:
+        """Shut the sending side (``SHUT_WR``; TLS: a ``close_notify``
+        alert first).  Receiving goes on working."""
+        if self._fileno < 0:
+            raise ClosedResourceError("stream is closed")
+        sock = self._socket
+        if not self._plain:
+            while True:
+                try:
+                    sock.unwrap()
+                except _SSLWantRead:
+                    return  # ours is sent; the peer's close_notify is its own business
+                except _SSLWantWrite:
+                    await _write_wait(self._fileno)
+                    continue
+                break  # the peer had ended TLS already: the socket is plain again
+        _stdsocket.socket.shutdown(sock, _SHUT_WR)
+
+    def _poll_set(self) -> Any:
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self._fileno, select.POLLIN)
+        return poll
+
+    async def wait_readable(self, timeout: float | None = None) -> None:
+        """Wait until a receive would not block.  A one-socket poll set
+        answers first, without a trap or a timeout block, when something
+        (or end of file) is already there; the next receive then tries the
+        system call first."""
+        if self._fileno < 0:
+            raise ClosedResourceError("stream is closed")
+        if self._buffer or (not self._plain and (self._tls_eof or self._socket.pending())):
+            return
+        if not self._poll_set().poll(0):
+            await _wait(_read_wait, self._fileno, timeout)
+        self._rwait = 0
+
+    def is_readable(self) -> bool:
+        """Whether a receive would return at once: data, end of file or an
+        error is there (or the stream is closed).  A TLS stream lets OpenSSL
+        take protocol records (session tickets) first: they do not count."""
+        if self._buffer or self._fileno < 0 or self._tls_eof:
+            return True
+        if not self._poll_set().poll(0):
+            return False  # nothing to receive, no end of file, no error
+        sock = self._socket
+        try:
+            peek = _raw_recv(sock, 1, _MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        if not peek or self._plain:
+            return True
+        try:
+            data = sock.recv(1)  # TLS: let OpenSSL read the record
+        except _SSLWantRead:
+            return False  # a protocol record only
+        except (OSError, ValueError):
+            return True
+        self._buffer += data  # a byte of application data (or end of file)
+        return True
 
     @contextmanager
     def blocking(self) -> Iterator[Any]:
@@ -733,6 +711,7 @@ class FileStream(StreamBase):
 
     def __init__(self, fileobj: Any) -> None:
         super().__init__(fileobj)
+        self._fileno = _token(self._fileno)
         os.set_blocking(self._fileno, False)
 
     def __repr__(self) -> str:

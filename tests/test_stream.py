@@ -1,0 +1,393 @@
+"""The Stream protocol: one test body, every implementation.
+
+Each test runs over an in-memory pair, a loopback TCP connection, TLS on a
+loopback TCP connection (OpenSSL's socket, trustme certificates), TLS through
+``ssl.MemoryBIO`` (:class:`TLSStream`) over a TCP connection, and
+:class:`TLSStream` over an in-memory pair.  Then the read policy every socket
+receive shares, and what only the in-memory pair has (chunking, bounds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket as stdsocket
+import ssl as stdssl
+
+import pytest
+import trustme
+
+import curionet
+from curionet import (
+    ClosedResourceError,
+    MockClock,
+    ReadResourceBusy,
+    TaskCancelled,
+    WriteResourceBusy,
+    socket as cnsocket,
+)
+from curionet.kernel import traps
+from curionet.kernel.io import SocketStream
+from curionet.kernel.stream import Stream, TLSStream
+from curionet.testing import MemoryStream, memory_stream_pair
+
+KINDS = ["memory", "socket", "tls-socket", "tls-bio", "tls-memory"]
+BUFFER = 16384  # small socket buffers: a peer that does not read stalls a sender soon
+
+
+@pytest.fixture(scope="module")
+def tls():
+    ca = trustme.CA()
+    server = stdssl.create_default_context(stdssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server)
+    client = stdssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+@pytest.fixture
+def clock():
+    """Virtual time that jumps once every task has waited 50 ms of real
+    time: data in flight on loopback is not overtaken by a jump."""
+    return MockClock(autojump_threshold=0.05)
+
+
+async def _tcp_pair():
+    listener = cnsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM)
+    client = cnsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM)
+    try:
+        for s in (listener, client):
+            s.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, BUFFER)
+            s.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, BUFFER)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        await client.connect(listener.getsockname())
+        server, _ = await listener.accept()
+    except BaseException:
+        await client.close()
+        raise
+    finally:
+        await listener.close()
+    return client, server
+
+
+async def _both(first, second):
+    """Run two coroutines at once (the two ends of a handshake)."""
+    task = await curionet.spawn(second)
+    try:
+        result = await first
+    except BaseException:
+        await task.cancel()
+        raise
+    return result, await task.join()
+
+
+@contextlib.asynccontextmanager
+async def stream_pair(kind, tls):
+    """Two connected :class:`Stream` ends of the given kind, closed after."""
+    server_ctx, client_ctx = tls
+    if kind in ("memory", "tls-memory"):
+        a, b = memory_stream_pair()
+    elif kind == "tls-socket":
+        client, server = await _tcp_pair()
+        wrapped = await _both(
+            curionet.ssl.CurioSSLContext(client_ctx).wrap_socket(client, server_hostname="localhost"),
+            curionet.ssl.CurioSSLContext(server_ctx).wrap_socket(server, server_side=True),
+        )
+        a, b = (s.as_stream() for s in wrapped)
+    else:
+        client, server = await _tcp_pair()
+        a, b = client.as_stream(), server.as_stream()
+    if kind in ("tls-bio", "tls-memory"):
+        a = TLSStream(a, client_ctx, server_hostname="localhost")
+        b = TLSStream(b, server_ctx, server_side=True)
+        await _both(a.do_handshake(5), b.do_handshake(5))
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def receive_exactly(stream, n):
+    data = bytearray()
+    while len(data) < n:
+        chunk = await stream.receive_some(n - len(data), timeout=10)
+        assert chunk, f"end of file after {len(data)} of {n} bytes"
+        data += chunk
+    return bytes(data)
+
+
+async def receive_all(stream):
+    data = bytearray()
+    while chunk := await stream.receive_some(timeout=10):
+        data += chunk
+    return bytes(data)
+
+
+async def blocked(task):
+    """Let *task* run until it waits on something."""
+    for _ in range(1000):
+        if task.state not in ("READY", "RUNNING"):
+            return
+        await curionet.sleep(0)
+    raise AssertionError(f"{task} never blocked")
+
+
+async def round_trip(a, b):
+    """A message each way: TLS session tickets and the like are behind us."""
+    await a.send_all(b"ping")
+    assert await receive_exactly(b, 4) == b"ping"
+    await b.send_all(b"pong")
+    assert await receive_exactly(a, 4) == b"pong"
+
+
+# ---------------------------------------------------------------------------
+# The same body over every kind
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_kind_is_a_stream_and_carries_bytes_both_ways(kind, tls):
+    async with stream_pair(kind, tls) as (a, b):
+        assert isinstance(a, Stream) and isinstance(b, Stream)
+        await round_trip(a, b)
+        await a.send_all(bytearray(b"from a"))
+        await a.send_all(memoryview(b"--and a view--")[2:-2])
+        assert await receive_exactly(b, 16) == b"from aand a view"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_receive_into_fills_what_it_is_given(kind, tls):
+    payload = bytes(range(256)) * 4
+    async with stream_pair(kind, tls) as (a, b):
+        await a.send_all(payload)
+        got = bytearray()
+        buffer = bytearray(100)
+        while len(got) < len(payload):
+            n = await b.receive_into(memoryview(buffer)[:37], timeout=10)
+            assert 0 < n <= 37
+            got += buffer[:n]
+        assert bytes(got) == payload
+        assert await b.receive_into(bytearray(0)) == 0  # nothing asked, nothing waited for
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_bulk_data_both_ways_at_once(kind, tls):
+    size = 300_000
+    up = bytes(range(251)) * (size // 251)
+    down = bytes(reversed(up))
+    async with stream_pair(kind, tls) as (a, b):
+
+        async def echo_side(stream, payload):
+            sender = await curionet.spawn(stream.send_all, payload)
+            data = await receive_exactly(stream, len(payload))
+            await sender.join()
+            return data
+
+        got_down, got_up = await _both(echo_side(a, up), echo_side(b, down))
+        assert got_up == up and got_down == down
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_send_eof_ends_one_direction_only(kind, tls):
+    async with stream_pair(kind, tls) as (a, b):
+        await round_trip(a, b)
+        await a.send_all(b"last words")
+        await a.send_eof()
+        assert await receive_all(b) == b"last words"
+        assert await b.receive_some() == b""  # end of file stays end of file
+        assert b.is_readable()
+        await b.send_all(b"still listening")
+        assert await receive_exactly(a, 15) == b"still listening"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_close_is_end_of_file_for_the_peer_and_an_error_for_the_closer(kind, tls):
+    async with stream_pair(kind, tls) as (a, b):
+        await round_trip(a, b)
+        await a.send_all(b"bye")
+        await a.close()
+        await a.close()  # twice is harmless
+        assert a.closed
+        assert await receive_all(b) == b"bye"
+        with pytest.raises(ClosedResourceError):
+            await a.receive_some()
+        with pytest.raises(ClosedResourceError):
+            await a.send_all(b"x")
+        with pytest.raises(ClosedResourceError):
+            await a.wait_readable()
+        assert a.is_readable()  # a receive would not block: it raises
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_closing_wakes_a_blocked_receiver(kind, tls):
+    async with stream_pair(kind, tls) as (a, b):
+        await round_trip(a, b)
+        task = await curionet.spawn(b.receive_some)
+        await blocked(task)
+        await b.close()
+        with pytest.raises(curionet.TaskError) as info:
+            await task.join()
+        assert isinstance(info.value.__cause__, ClosedResourceError)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_readiness_without_receiving(kind, tls):
+    async with stream_pair(kind, tls) as (a, b):
+        await round_trip(a, b)
+        assert not a.is_readable() and not b.is_readable()
+        await a.send_all(b"x")
+        await b.wait_readable(timeout=10)
+        assert b.is_readable()
+        assert b.is_readable()  # asking again takes nothing away
+        assert await b.receive_some() == b"x"
+        assert not b.is_readable()
+        await a.send_eof()
+        await b.wait_readable(timeout=10)
+        assert b.is_readable()  # end of file is readable too
+        assert await b.receive_some() == b""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_stalled_receive_or_send_times_out_and_the_stream_survives(kind, tls, clock):
+    async with stream_pair(kind, tls) as (a, b):
+        await round_trip(a, b)
+        start = await curionet.clock()
+        with pytest.raises(TimeoutError):
+            await b.receive_some(timeout=30)
+        assert await curionet.clock() - start >= 30
+        with pytest.raises(TimeoutError):
+            await b.wait_readable(timeout=30)
+        await a.send_all(b"late")
+        assert await receive_exactly(b, 4) == b"late"
+        with pytest.raises(TimeoutError):
+            await a.send_all(bytes(4_000_000), timeout=30)  # b never reads
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_two_receivers_at_once_is_an_error_and_cancelling_one_loses_nothing(kind, tls):
+    async with stream_pair(kind, tls) as (a, b):
+        await round_trip(a, b)
+        first = await curionet.spawn(b.receive_some)
+        await blocked(first)
+        with pytest.raises(ReadResourceBusy):
+            await b.receive_some()
+        await first.cancel()
+        assert isinstance(first.exception, TaskCancelled)
+        await a.send_all(b"kept")
+        assert await receive_exactly(b, 4) == b"kept"
+
+
+# ---------------------------------------------------------------------------
+# One read policy for every socket receive
+# ---------------------------------------------------------------------------
+
+
+def _first_step(coro):
+    """What a receive does when started: ``"returned"`` without waiting, or
+    the trap it waits in."""
+    try:
+        request = coro.send(None)
+    except StopIteration:
+        return "returned"
+    coro.close()
+    return request[0]
+
+
+RECEIVERS = {
+    "Socket.recv": lambda sock, stream: sock.recv(100),
+    "Socket.recv_into": lambda sock, stream: sock.recv_into(bytearray(100)),
+    "SocketStream.read": lambda sock, stream: stream.read(100),
+    "SocketStream.receive_some": lambda sock, stream: stream.receive_some(100),
+    "SocketStream.receive_into": lambda sock, stream: stream.receive_into(bytearray(100)),
+}
+
+
+@pytest.mark.parametrize("receiver", RECEIVERS)
+def test_every_socket_receive_follows_the_one_read_policy(receiver):
+    # Two receives in a row that find nothing: from then on a receive waits
+    # for readability first (even with data there, it traps), until a
+    # sample, eight receives later, tries first again and finds data.
+    receive = RECEIVERS[receiver]
+    a, b = stdsocket.socketpair()
+    sock = cnsocket.Socket(a)
+    stream = SocketStream(sock) if "Stream" in receiver else None
+    try:
+        assert _first_step(receive(sock, stream)) == traps.T_IO_WAIT
+        assert _first_step(receive(sock, stream)) == traps.T_IO_WAIT
+        b.send(b"x" * 1000)
+        steps = [_first_step(receive(sock, stream)) for _ in range(9)]
+        assert steps == [traps.T_IO_WAIT] * 8 + ["returned"]
+        assert _first_step(receive(sock, stream)) == "returned"  # the sample found data: try first again
+    finally:
+        a.close()
+        b.close()
+
+
+def test_wait_readable_traps_only_when_nothing_is_there_and_resets_the_policy():
+    a, b = stdsocket.socketpair()
+    stream = SocketStream(a)
+    try:
+        for _ in range(2):  # two empty receives: the stream would wait first now
+            assert _first_step(stream.receive_some(10)) == traps.T_IO_WAIT
+        assert _first_step(stream.wait_readable(5)) == traps.T_GET_CURRENT  # the timeout block, then the wait
+        b.send(b"x")
+        assert _first_step(stream.wait_readable(5)) == "returned"  # ready: no trap, no timeout block
+        assert _first_step(stream.receive_some(10)) == "returned"  # and the receive tries at once
+    finally:
+        a.close()
+        b.close()
+
+
+# ---------------------------------------------------------------------------
+# What only the in-memory pair has
+# ---------------------------------------------------------------------------
+
+
+async def test_memory_pair_chunks_and_bounds(autojump_clock):
+    a, b = memory_stream_pair(max_buffer=10, max_chunk=3)
+    sender = await curionet.spawn(a.send_all, b"0123456789abcdefghij")
+    await blocked(sender)  # 10 bytes in flight: the rest waits for room
+    assert await b.receive_some(100) == b"012"  # at most max_chunk per receive
+    pieces = [b"012"]
+    while sum(map(len, pieces)) < 20:
+        pieces.append(await b.receive_some(100))
+    await sender.join()
+    assert b"".join(pieces) == b"0123456789abcdefghij" and max(map(len, pieces)) == 3
+    assert repr(b) == "<curionet.MemoryStream 0 bytes buffered>"
+    await a.close()
+    await b.close()
+    assert repr(b) == "<curionet.MemoryStream closed>"
+
+
+async def test_memory_pair_cancelled_send_says_how_much_went_out(autojump_clock):
+    a, b = memory_stream_pair(max_buffer=4)
+    with pytest.raises(curionet.TaskTimeout) as info:
+        async with curionet.timeout_after(1):
+            await a.send_all(b"abcdefgh")
+    assert info.value.bytes_sent == 4
+    assert await b.receive_some() == b"abcd"
+    task = await curionet.spawn(a.send_all, b"12345678")
+    await blocked(task)
+    with pytest.raises(WriteResourceBusy):
+        await a.send_all(b"x")  # a second sender
+    await b.close()
+    with pytest.raises(curionet.TaskError) as err:
+        await task.join()
+    assert isinstance(err.value.__cause__, BrokenPipeError)  # the peer is gone
+
+
+async def test_memory_pair_refuses_bad_sizes():
+    with pytest.raises(ValueError):
+        memory_stream_pair(max_buffer=0)
+    with pytest.raises(ValueError):
+        memory_stream_pair(max_chunk=0)
+    a, b = memory_stream_pair(max_buffer=None)  # unbounded
+    assert isinstance(a, MemoryStream)
+    with pytest.raises(ValueError):
+        await a.receive_some(0)
+    await a.send_all(bytes(1_000_000))  # no bound: never waits
+    assert len(await b.receive_some(2_000_000)) == 1_000_000
+    await a.send_eof()
+    with pytest.raises(BrokenPipeError):
+        await a.send_all(b"after eof")
