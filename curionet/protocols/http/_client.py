@@ -275,7 +275,7 @@ class ClientSession:
             await _read_request_body(request)
         flow = auth.auth_flow(request)
         history: list[Response] = []
-        sent: set[int] = set()  # bodies already sent that cannot be replayed
+        sent: list[Any] = []  # bodies already sent that cannot be replayed
         try:
             try:
                 request = next(flow)
@@ -283,13 +283,13 @@ class ClientSession:
                 raise TypeError(f"{type(auth).__name__}.auth_flow() yielded no request") from None
             while True:
                 if not request.replayable:
-                    if id(request.stream) in sent:
+                    if any(body is request.stream for body in sent):
                         raise StreamConsumed(
                             "the auth flow sent the request again, but its body was a stream that cannot be"
                             " replayed (give bytes or a seekable file)",
                             request=request,
                         )
-                    sent.add(id(request.stream))
+                    sent.append(request.stream)
                 response = await self._send_handling_redirects(request, stream, follow)
                 try:
                     if auth.requires_response_body:
