@@ -23,6 +23,7 @@ monitor says so instead of hanging.
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import os
 import select
@@ -32,7 +33,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Monitor", "MONITOR_HOST", "MONITOR_PORT", "PROMPT", "monitor_client", "main"]
+__all__ = ["Monitor", "MONITOR_HOST", "MONITOR_PORT", "PROMPT", "monitor_client", "run_client", "main"]
 
 MONITOR_HOST = "127.0.0.1"
 MONITOR_PORT = 48802
@@ -216,22 +217,79 @@ class Monitor:
 # -- the client: python -m curionet.monitor ----------------------------------------
 
 
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The client's options (``-H``, ``-p``, ``-c``), for ``python -m
+    curionet.monitor`` and ``python -m curionet monitor``."""
+    parser.add_argument("-H", "--host", default=MONITOR_HOST, help=f"monitor host (default {MONITOR_HOST})")
+    parser.add_argument("-p", "--port", type=int, default=MONITOR_PORT,
+                        help=f"monitor port (default {MONITOR_PORT})")  # fmt: skip
+    parser.add_argument("-c", "--command", action="append", default=[],
+                        help="run this command and exit (repeatable), e.g. -c ps")  # fmt: skip
+
+
+def _read_reply(f: Any) -> str | None:
+    """Read until the prompt (or EOF: ``None``)."""
+    buf = b""
+    end = PROMPT.encode()
+    while not buf.endswith(end):
+        chunk = f.recv(65536)
+        if not chunk:
+            return buf.decode("utf-8", "replace") if buf else None
+        buf += chunk
+    return buf[: -len(end)].decode("utf-8", "replace")
+
+
+def run_client(host: str, port: int, commands: list[str] | tuple[str, ...] = ()) -> int:
+    """Connect to the monitor at ``host:port``; run *commands* and print
+    their output, or (with none) run the interactive console until the user
+    quits.  Returns the exit status."""
+    try:
+        sock = socket.create_connection((host, port), timeout=10)
+    except OSError as e:
+        print(f"cannot connect to the monitor at {host}:{port}: {e}", file=sys.stderr)
+        return 1
+    with sock:
+        banner = _read_reply(sock)
+        if commands:
+            for cmd in commands:
+                sock.sendall(cmd.encode() + b"\n")
+                reply = _read_reply(sock)
+                if reply is None:
+                    return 1
+                sys.stdout.write(reply)
+            return 0
+        sys.stdout.write(banner or "")
+        sock.settimeout(None)
+        while True:
+            try:
+                line = input(PROMPT)
+            except EOFError:
+                return 0
+            sock.sendall(line.encode() + b"\n")
+            reply = _read_reply(sock)
+            if reply is None:
+                return 0
+            sys.stdout.write(reply)
+            if reply.endswith("bye\n"):  # the server ended the session
+                return 0
+
+
 def monitor_client(host: str, port: int) -> int:
     """Run the interactive console client against the monitor at
     ``host:port`` until the user quits (Curio's ``monitor_client``).
     Returns the exit status."""
-    from .cli import main as cli_main
-
-    return cli_main(["monitor", "-H", host, "-p", str(port)])
+    return run_client(host, port)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m curionet.monitor [-H HOST] [-p PORT] [-c COMMAND]``:
     connect to the monitor of a running program (*argv* defaults to the
     command line)."""
-    from .cli import main as cli_main
-
-    return cli_main(["monitor", *(sys.argv[1:] if argv is None else argv)])
+    parser = argparse.ArgumentParser(prog="python -m curionet.monitor",
+                                     description="connect to the task monitor of a running program")  # fmt: skip
+    add_client_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return run_client(args.host, args.port, args.command)
 
 
 if __name__ == "__main__":
