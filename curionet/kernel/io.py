@@ -44,6 +44,7 @@ from typing import Any
 
 from ..errors import CancelledError, ClosedResourceError
 from .athread import sync_enter, sync_exit
+from .kernel import send_hint
 from .stream import StreamBase, _within
 from .traps import _io_release, _read_wait, _write_wait
 
@@ -70,24 +71,6 @@ except ImportError:  # pragma: no cover - Python built without ssl
 
 
 __all__ = ["Socket", "SocketStream", "FileStream", "StreamBase", "WantRead", "WantWrite"]
-
-
-class _SendHint:
-    """``sent`` is set by every send and cleared by the kernel each time it
-    goes idle: a kernel that sent something since it last went idle (a
-    request, or a server's reply) expects an answer or the next request soon
-    and busy-polls for it; one that only received (a bulk download) sleeps at
-    once.  See the Discussion on busy polling in ``kernel.py``.  There is one
-    per process, shared by kernels running in other threads: it is only a
-    hint, and a wrong guess costs one spin or one sleep, never correctness."""
-
-    __slots__ = ("sent",)
-
-    def __init__(self) -> None:
-        self.sent = False
-
-
-send_hint = _SendHint()
 
 #: Exceptions meaning "wait until readable, then retry".
 WantRead = (BlockingIOError, InterruptedError, _SSLWantRead)

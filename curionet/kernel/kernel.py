@@ -86,7 +86,6 @@ from ..errors import (
 from . import traps
 from .activation import Activation
 from .clock import Clock, SystemClock
-from .io import send_hint
 from .task import BLOCKED, DEADLINE_DUE, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
 
 __all__ = ["Kernel", "run", "Activation"]
@@ -116,6 +115,25 @@ _RECANCEL_MAX = 2.0
 # Sentinels returned by trap handlers.
 _SUSPEND = object()  # the task is blocked (or was rescheduled)
 _THROW = object()  # raise Kernel._throw_exc into the task right away
+
+
+class _SendHint:
+    """The busy-poll hint.  ``sent`` is set by every send (sockets, streams,
+    worker hand-offs) and cleared by the loop each time it goes idle: a
+    kernel that sent something since it last went idle (a request, or a
+    server's reply) expects an answer or the next request soon and
+    busy-polls for it; one that only received (a bulk download) sleeps at
+    once (see the module's Discussion on busy polling).  There is one per
+    process, shared by kernels running in other threads: it is only a hint,
+    and a wrong guess costs one spin or one sleep, never correctness."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+send_hint = _SendHint()
 
 
 class _Poller:

@@ -26,10 +26,10 @@ methods of :class:`Kernel`, never the kernel's private attributes nor
 from __future__ import annotations
 
 from .activation import Activation as Activation
-from .io import send_hint as send_hint
 from .kernel import (
     Kernel as Kernel,
     current_kernel as current_kernel,
+    send_hint as send_hint,
     set_run_guard as set_run_guard,
 )
 from .sched import SchedBarrier as SchedBarrier, SchedFIFO as SchedFIFO
