@@ -15,10 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import h11
 
-from curionet.errors import TaskTimeout
-from curionet.kernel.sched import SchedBarrier
-from curionet.kernel.time import timeout_after
-from curionet.kernel.traps import _scheduler_wait
+from curionet.testing import memory_stream_pair as _memory_stream_pair
 
 # ---------------------------------------------------------------------------
 # stdlib http.server
@@ -411,76 +408,11 @@ class Proxy:
 # ---------------------------------------------------------------------------
 
 
-class _Pipe:
-    def __init__(self, capacity):
-        self.buf = bytearray()
-        self.eof = False
-        self.capacity = capacity
-        self.readable = SchedBarrier()
-        self.writable = SchedBarrier()
-
-    def wake(self, q):
-        if q:
-            q._wake(len(q))
-
-
-class MemoryStream:
-    """One end of an in-memory connection implementing the client's stream
-    protocol (``receive_some``/``send_all``/``aclose``/``is_readable``).
-    *capacity* bounds the bytes in flight, so a peer that never reads makes
-    ``send_all`` block (write timeouts)."""
-
-    def __init__(self, incoming, outgoing):
-        self._in = incoming
-        self._out = outgoing
-        self.closed = False
-
-    async def _wait(self, q, timeout):
-        if timeout is None:
-            await _scheduler_wait(q, "MEMORY_STREAM")
-            return
-        try:
-            async with timeout_after(timeout):
-                await _scheduler_wait(q, "MEMORY_STREAM")
-        except TaskTimeout as exc:
-            raise TimeoutError("memory stream timeout") from exc
-
-    async def receive_some(self, max_bytes, timeout=None):
-        while not self._in.buf and not self._in.eof:
-            await self._wait(self._in.readable, timeout)
-        data = bytes(self._in.buf[:max_bytes])
-        del self._in.buf[:max_bytes]
-        self._in.wake(self._in.writable)
-        return data
-
-    async def send_all(self, data, timeout=None):
-        pipe = self._out
-        view = memoryview(bytes(data))
-        while view:
-            if pipe.eof:
-                raise BrokenPipeError("peer closed")
-            room = pipe.capacity - len(pipe.buf)
-            if room <= 0:
-                await self._wait(pipe.writable, timeout)
-                continue
-            pipe.buf += view[:room]
-            view = view[room:]
-            pipe.wake(pipe.readable)
-
-    def is_readable(self):
-        return self.closed or bool(self._in.buf) or self._in.eof
-
-    async def aclose(self):
-        self.closed = True
-        for pipe in (self._in, self._out):
-            pipe.eof = True
-            pipe.wake(pipe.readable)
-            pipe.wake(pipe.writable)
-
-
 def memory_stream_pair(capacity=1 << 20):
-    a, b = _Pipe(capacity), _Pipe(capacity)
-    return MemoryStream(a, b), MemoryStream(b, a)
+    """Two connected in-memory streams (:func:`curionet.testing.memory_stream_pair`)
+    with *capacity* bytes in flight each way: a peer that never reads makes
+    ``send_all`` block (write timeouts)."""
+    return _memory_stream_pair(max_buffer=capacity)
 
 
 def wait_until(predicate, timeout=5.0):

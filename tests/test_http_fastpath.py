@@ -333,8 +333,7 @@ async def exchange(pieces, monkeypatch, *, fast, method="GET", headers=None, con
         for piece in pieces:
             await server.send_all(piece)
             await sleep(0.01)
-        server._out.eof = True
-        server._out.wake(server._out.readable)
+        await server.send_eof()
 
     feeder = await spawn(peer)
     try:
@@ -404,7 +403,7 @@ def test_wait_readable_traps_only_when_nothing_is_there():
     import socket
 
     from curionet.kernel import traps
-    from curionet.protocols.http._streams import SocketStream
+    from curionet.kernel.io import SocketStream
 
     a, b = socket.socketpair()
     stream = SocketStream(a)

@@ -23,7 +23,7 @@ def proxy_session(answer, proxy="http://proxy.test:3128", seen=None, opened=None
             seen.append(head)
         if answer:
             await stream.send_all(answer)
-        await stream.aclose()
+        await stream.close()
 
     async def connector(host, port, **kwargs):
         client, server = memory_stream_pair()

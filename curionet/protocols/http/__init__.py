@@ -6,7 +6,8 @@
         response = await session.get(url)
         data = await response.json()
 
-Layers, bottom up: streams (``_streams``), one h11 connection
+Layers, bottom up: the stream a connection runs over (a kernel
+:class:`~curionet.kernel.stream.Stream`, opened by ``_streams``), one h11 connection
 (``_connection``, with the common exchange parsed by ``_fastpath``), the
 pool and transports (``_pool``; proxies and ``CONNECT`` tunnels in
 ``_proxy``), the session with redirects, cookies and auth (``_client``).
@@ -63,7 +64,7 @@ from ._pool import (
 from ._proxy import EnvProxies as EnvProxies, select_proxy as select_proxy
 from ._request import Request as Request
 from ._response import Response as Response
-from ._streams import SocketStream as SocketStream, Stream as Stream, TLSStream as TLSStream, open_stream as open_stream
+from ._streams import open_stream as open_stream
 from ._url import URL as URL
 
 __all__ = [
@@ -74,6 +75,6 @@ __all__ = [
     "ReadError", "ReadTimeout", "RemoteProtocolError", "RequestError", "ResponseNotRead", "ResponseTooLarge",
     "StreamClosed", "StreamConsumed", "StreamError", "TimeoutException", "TooManyRedirects", "TotalTimeout",
     "TransportError", "UnsupportedProtocol", "WriteError", "WriteTimeout", "URL", "Headers", "Request",
-    "Response", "AsyncBaseTransport", "ConnectionPool", "HTTPTransport", "MockTransport", "SocketStream",
-    "Stream", "TLSStream", "open_stream", "EnvProxies", "select_proxy",
+    "Response", "AsyncBaseTransport", "ConnectionPool", "HTTPTransport", "MockTransport", "open_stream", "EnvProxies",
+    "select_proxy",
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""One HTTP/1.1 connection: ``h11`` driven over a :mod:`stream <._streams>`.
+"""One HTTP/1.1 connection: ``h11`` driven over a :class:`~curionet.kernel.stream.Stream`.
 
 The loop is httpcore's: ask h11 for the next event; on ``NEED_DATA`` read
 from the stream and feed h11; otherwise hand the event up.  Everything the
@@ -188,7 +188,7 @@ class HTTP11Connection:
         self._must_close = True
         stream, self._stream = self._stream, None
         if stream is not None:
-            await stream.aclose()
+            await stream.close()
 
     # -- I/O ------------------------------------------------------------------
     async def handle_request(self, request: Request, timeout: Timeout) -> Response:
@@ -249,10 +249,10 @@ class HTTP11Connection:
     async def _receive_first(self, request: Request, timeout: float | None, reused: bool) -> bytes:
         """The first bytes of the response (``b""`` at EOF on a new connection)."""
         stream = self._stream
-        wait = getattr(stream, "wait_readable", None)
         try:
-            if wait is not None:
-                await wait(timeout)
+            # Right after a request the answer is rarely there yet: ask for
+            # readiness first (no trap when it is) rather than fail a receive.
+            await stream.wait_readable(timeout)
             data: bytes = await stream.receive_some(self._read_size, timeout)
         except OSError as exc:  # TimeoutError and ssl.SSLError too
             raise _read_failure(exc, request, timeout, reused) from exc
@@ -353,12 +353,10 @@ class HTTP11Connection:
         while True:
             if read_first:
                 read_first = False
-                wait = getattr(self._stream, "wait_readable", None)
-                if wait is not None:
-                    try:
-                        await wait(timeout)
-                    except OSError as exc:  # TimeoutError and ssl.SSLError too
-                        raise _read_failure(exc, request, timeout) from exc
+                try:
+                    await self._stream.wait_readable(timeout)
+                except OSError as exc:  # TimeoutError and ssl.SSLError too
+                    raise _read_failure(exc, request, timeout) from exc
             else:
                 try:
                     event = h.next_event()
@@ -448,22 +446,27 @@ class HTTP11Connection:
         if state.close:
             self._must_close = True
 
-    def _finish_direct(self, request: Request, state: _DirectBody) -> None:
+    async def _finish_direct(self, request: Request, state: _DirectBody, timeout: float | None) -> None:
         """:meth:`_end_direct`, and refuse bytes beyond Content-Length that
         came with the end of the body (h11 would see them in its buffer; we
-        have to look)."""
+        have to look).  A server that closed after the body sent it whole,
+        but the connection cannot be reused."""
         self._end_direct(state)
-        if state.streamed:
-            pending = getattr(self._stream, "has_pending_data", None)
-            if pending is not None and pending():
-                self._must_close = True
+        stream = self._stream
+        if state.streamed and stream.is_readable():
+            self._must_close = True
+            try:
+                extra = await stream.receive_some(1, timeout)
+            except OSError:
+                return  # reset after the body: the body is whole
+            if extra:
                 raise RemoteProtocolError(
                     "the server sent more data than the response's Content-Length", request=request
                 )
 
     async def _read_direct_all(self, request: Request, timeout: float | None) -> bytes | None:
         """The rest of a body read directly, received in place into its final
-        buffer, or ``None`` if it is too big for one or the stream cannot.
+        buffer, or ``None`` if it is too big for one.
 
         Discussion: a ``bytes`` object is immutable, so collecting pieces and
         joining them costs a fresh allocation per piece plus a full copy.
@@ -477,9 +480,9 @@ class HTTP11Connection:
         assert state is not None
         buffered = state.buffered
         size = state.remaining + len(buffered)
-        receive_into = getattr(self._stream, "receive_into", None)
-        if receive_into is None or size > _MAX_IN_PLACE:
+        if size > _MAX_IN_PLACE:
             return None
+        receive_into = self._stream.receive_into
         try:
             out = io.BytesIO(bytes(size))
             view = out.getbuffer()
@@ -499,7 +502,7 @@ class HTTP11Connection:
                     state.streamed = True
             finally:
                 view.release()
-            self._finish_direct(request, state)
+            await self._finish_direct(request, state, timeout)
             return out.getvalue()
         except BaseException:
             await self.aclose()
@@ -514,7 +517,7 @@ class HTTP11Connection:
             return chunk  # type: ignore[return-value]  # a bytearray from h11's buffer: callers convert
         remaining = state.remaining
         if remaining == 0:
-            self._finish_direct(request, state)
+            await self._finish_direct(request, state, timeout)
             return None
         try:
             data = await self._stream.receive_some(min(self._read_size, remaining), timeout)

@@ -33,7 +33,6 @@ from ...errors import TaskTimeout
 from ...kernel.kernel import current_kernel
 from ...kernel.sched import SchedBarrier
 from ...kernel.time import timeout_after
-from ...kernel.traps import _scheduler_wait
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Limits, Timeout, create_ssl_context, env_ca_bundle
 from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection
 from ._errors import PoolTimeout, RemoteProtocolError, ServerDisconnected, UnsupportedProtocol, _error
@@ -82,7 +81,7 @@ class _PoolRequest:
             try:
                 async with timeout_after(timeout):
                     while self.connection is None:
-                        await _scheduler_wait(self._waiting, "HTTP_POOL_WAIT")
+                        await self._waiting.suspend("HTTP_POOL_WAIT")
             except TaskTimeout as exc:
                 raise _error(PoolTimeout, f"no connection available within {timeout} s", self.request) from exc
         return self.connection

@@ -22,10 +22,10 @@ from typing import Any
 
 import h11
 
+from ...kernel.stream import TLSStream
 from ._auth import basic_auth_header
 from ._config import create_ssl_context
 from ._errors import ProxyError, _error
-from ._streams import TLSStream
 from ._url import URL
 
 __all__ = ["open_via_proxy", "connect_tunnel", "proxy_headers", "EnvProxies", "select_proxy"]
@@ -234,11 +234,11 @@ async def open_via_proxy(
         return stream
     try:
         await connect_tunnel(stream, host, port, proxy)
-        tls = TLSStream(stream, ssl_context, host)  # type: ignore[arg-type]  # https always has a context
+        tls = TLSStream(stream, ssl_context, server_hostname=host)  # type: ignore[arg-type]  # https has a context
         await tls.do_handshake()
         return tls
     except BaseException:
-        await stream.aclose()
+        await stream.close()
         raise
 
 
