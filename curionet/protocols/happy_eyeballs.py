@@ -43,10 +43,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..kernel.io import Socket
 from ..kernel.sync import Event
 from ..kernel.task import TaskGroup, disable_cancellation
 from ..kernel.time import clock, ignore_after
-from ..kernel.traps import _io_release, _write_wait
 
 __all__ = [
     "open_tcp_stream",
@@ -526,39 +526,30 @@ class SocketLayer(Protocol):
 
 
 class StdlibSocketLayer:
-    """Real sockets: a non-blocking ``connect`` finished by waiting for
-    writability in the kernel and reading ``SO_ERROR``; the winner is wrapped
-    as a :class:`curionet.kernel.io.Socket`."""
+    """Real sockets: each attempt is a :class:`curionet.kernel.io.Socket`
+    (non-blocking; the kernel finishes the ``connect``), and the winner is
+    returned as it is."""
 
     def socket(self, family: int, type: int, proto: int) -> Any:
         sock = socket.socket(family, type, proto)
         try:
-            sock.setblocking(False)
+            return Socket(sock)
         except BaseException:  # pragma: no cover - setblocking does not fail on a new socket
             sock.close()
             raise
-        return sock
 
     async def connect(self, sock: Any, address: Any, local_address: Any) -> None:
         if local_address is not None:
             sock.bind(local_address if isinstance(local_address, tuple) else (local_address, 0))
-        err = sock.connect_ex(address)
-        if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
-            await _write_wait(sock.fileno())
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        err = await sock.connect_ex(address)
         if err:
             raise OSError(err, f"{_format_address(address)}: {os.strerror(err)} ({errno.errorcode.get(err, err)})")
 
     async def close(self, sock: Any) -> None:
-        fd = sock.fileno()
-        if fd >= 0:
-            await _io_release(fd)
-        sock.close()
+        await sock.close()  # releases the descriptor in the kernel, then closes
 
     def wrap(self, sock: Any) -> Any:
-        from ..kernel.io import Socket
-
-        return Socket(sock)
+        return sock
 
 
 _STDLIB_LAYER = StdlibSocketLayer()
