@@ -28,7 +28,7 @@ from ...kernel.task import Task, spawn
 from ...kernel.time import clock, ignore_after, sleep
 from ._deflate import _BoundedDeflate
 from ._errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, WebSocketError
-from ._frames import _pack_head2, _pack_head8, _unmask
+from ._frames import encode_frame
 from ._headers import Headers, Request
 from ._reader import _CLOSED, _CLOSING, _OPEN, _Reader
 from ._wsproto import _fast_path_ok
@@ -112,6 +112,7 @@ class WebSocket(_Reader):
         self._sent_close = False
         self._broadcast_pending = 0
         self._fast = _fast_path_ok(conn)
+        self._parser_idle = False
         self._partial: bytearray | None = None  # a big frame being collected
         self._partial_filled = 0
         self._partial_total = 0  # the frame's size: the buffer grows towards it
@@ -259,27 +260,10 @@ class WebSocket(_Reader):
         try:
             if self._state != _OPEN or self._conn.state is not ConnectionState.OPEN:
                 raise self._closed_exc()
-            b0 = 0x80 | opcode
             deflate = self._deflate
             if deflate is not None:
                 payload = deflate.deflate_message(self.client, payload)
-                b0 |= 0x40
-            n = len(payload)
-            if self.client:
-                key = os.urandom(4)
-                if n < 126:
-                    head = bytes((b0, 0x80 | n))
-                elif n < 65536:
-                    head = _pack_head2(b0, 0xFE, n)
-                else:
-                    head = _pack_head8(b0, 0xFF, n)
-                data = head + key + _unmask(payload, key)
-            elif n < 126:
-                data = bytes((b0, n)) + payload
-            elif n < 65536:
-                data = _pack_head2(b0, 126, n) + payload
-            else:
-                data = _pack_head8(b0, 127, n) + payload
+            data = encode_frame(opcode, payload, True, deflate is not None, os.urandom(4) if self.client else None)
             await self._write(data)
         finally:
             await lock.release()

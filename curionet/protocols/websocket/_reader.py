@@ -41,7 +41,7 @@ from ...kernel.sync import Lock
 from ...kernel.task import Task
 from ...kernel.time import ignore_after
 from ._deflate import _BoundedDeflate, _deflate_bound
-from ._frames import _XOR_TABLES, _unmask
+from ._frames import Frame, _unmask_in_place, scan_frames
 from ._transport import _RECV_SIZE
 from ._wsproto import _idle, _unread_claim
 
@@ -75,6 +75,7 @@ class _Reader:
     _stream_closed: bool
     _sent_close: bool
     _fast: bool
+    _parser_idle: bool  # wsproto's parser is known to be idle (see _reader)
     _partial: bytearray | None
     _partial_filled: int
     _partial_total: int
@@ -118,13 +119,17 @@ class _Reader:
                     conn.receive_data(None)
                     await self._handle_events(conn)
                     return
-                if self._fast and _idle(conn):
+                # wsproto's parser stays idle until it is fed: it is looked
+                # at again only after that (reading its state is not free).
+                if self._fast and self._state == _OPEN and (self._parser_idle or _idle(conn)):
+                    self._parser_idle = True
                     pos = await self._fast_receive(data)
                     if pos < 0:
                         return
                     if pos == len(data):
                         continue
                     data = data[pos:]
+                self._parser_idle = False
                 conn.receive_data(data)
                 if not await self._handle_events(conn):
                     return
@@ -248,9 +253,7 @@ class _Reader:
         """Deliver a collected frame (already checked by :meth:`_fast_receive`)."""
         opcode, compressed, start = self._partial_info
         if not self.client:
-            key = bytes(buf[start - 4 : start])
-            for i in range(4):
-                buf[start + i :: 4] = buf[start + i :: 4].translate(_XOR_TABLES[key[i]])
+            _unmask_in_place(buf, start, bytes(buf[start - 4 : start]))
         with memoryview(buf) as view:
             payload: Any = view[start:]
             if compressed:
@@ -281,70 +284,24 @@ class _Reader:
         for the common frame (FIN set, text or binary, whole in one read)
         that is most of the server's CPU time.  This path only runs while
         wsproto's parser is idle (between frames, no message in progress)
-        and handles only frames that are valid by construction: anything
-        else (control frames, fragments, reserved bits, non-minimal lengths,
-        invalid UTF-8, oversized messages) stops it, and wsproto parses from
-        that frame on, so every error and close code still comes from it.
+        and takes only the frames :func:`~._frames.scan_frames` passes as
+        whole messages: anything else (control frames, fragments, reserved
+        bits, non-minimal lengths) stops it, and wsproto parses from that
+        frame on, so those errors and close codes still come from it.  What
+        the fast path refuses itself, it refuses as wsproto would: 1009 for
+        a message over ``max_message_size`` (on its header alone), 1007 for
+        invalid UTF-8 or deflate data.
         """
-        pos = 0
-        n = len(data)
-        want_mask = 0 if self.client else 0x80
+        frames: list[Frame] = []
         deflate = self._deflate
+        pos, start, end = scan_frames(data, 0, frames, not self.client, deflate is not None, True)
         limit = self.max_message_size
-        while n - pos >= 2:
-            b0 = data[pos]
-            b1 = data[pos + 1]
-            opcode = b0 & 0x0F
-            if not b0 & 0x80 or (opcode != 1 and opcode != 2) or b1 & 0x80 != want_mask:
-                break
-            compressed = False
-            if b0 & 0x70:
-                if b0 & 0x70 != 0x40 or deflate is None:
-                    break
-                compressed = True
-            length = b1 & 0x7F
-            start = pos + 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                if length < 126:
-                    break
-                start = pos + 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                if length < 65536 or length >> 63:
-                    break
-                start = pos + 10
-            if want_mask:
-                key = data[start : start + 4]
-                start += 4
-            end = start + length
-            if limit is not None and length > limit and (not compressed or length > _deflate_bound(limit)):
-                # Refused on the header alone: no payload is waited for.
+        inbox = self._inbox
+        message: str | bytes
+        for opcode, _, compressed, payload in frames:
+            if limit is not None and len(payload) > limit and (not compressed or len(payload) > _deflate_bound(limit)):
                 await self._fail_protocol(1009, f"message larger than {limit} bytes")
                 return -1
-            if end > n:
-                if length > 4096:
-                    # A big frame arriving over several reads: collect it
-                    # in one buffer, then unmask it in place.  The buffer
-                    # starts at what arrived plus one read and grows with
-                    # the data (see _fill_partial): a header alone claims
-                    # no memory.
-                    buf = bytearray(min(end - pos, n - pos + _RECV_SIZE))
-                    buf[: n - pos] = memoryview(data)[pos:]
-                    self._partial = buf
-                    self._partial_filled = n - pos
-                    self._partial_total = end - pos
-                    self._partial_info = (opcode, compressed, start - pos)
-                    return n
-                break
-            if want_mask:
-                payload = _unmask(data[start:end], key)
-            else:
-                payload = data[start:end] if start or end != n else data
             if compressed:
                 assert deflate is not None
                 inflated = deflate.inflate_message(self.client, payload)
@@ -354,17 +311,49 @@ class _Reader:
                 payload = inflated
             if opcode == 1:
                 try:
-                    message: str | bytes = payload.decode("utf-8")
+                    message = payload.decode("utf-8")
                 except UnicodeDecodeError:
-                    if compressed:
-                        await self._fail_protocol(1007, "invalid UTF-8")
-                        return -1
-                    break  # wsproto reports it (1007)
+                    await self._fail_protocol(1007, "invalid UTF-8")
+                    return -1
             else:
                 message = payload
-            await self._deliver(message)
-            pos = end
+            # _deliver() inline: no coroutine per message while there is room.
+            if len(inbox) < self.max_queue and not self._discard:
+                inbox.append(message)
+                if self._getters._queue:
+                    self._getters._wake(1)
+            else:
+                await self._deliver(message)
+        if end > len(data):
+            return await self._fast_incomplete(data, pos, start, end)
         return pos
+
+    async def _fast_incomplete(self, data: bytes, pos: int, start: int, end: int) -> int:
+        """The whole-message frame at *pos* has its header but not all its
+        payload: refuse it on the header if it is over the limit, start
+        collecting it if it is big; return where wsproto takes over (-1 if
+        the connection failed)."""
+        length = end - start
+        compressed = bool(data[pos] & 0x40)
+        limit = self.max_message_size
+        if limit is not None and length > limit and (not compressed or length > _deflate_bound(limit)):
+            # Refused on the header alone: no payload is waited for.
+            await self._fail_protocol(1009, f"message larger than {limit} bytes")
+            return -1
+        if length <= 4096:
+            return pos
+        # A big frame arriving over several reads: collect it in one buffer,
+        # then unmask it in place.  The buffer starts at what arrived plus
+        # one read and grows with the data (see _fill_partial): a header
+        # alone claims no memory.
+        n = len(data)
+        buf = bytearray(min(end - pos, n - pos + _RECV_SIZE))
+        buf[: n - pos] = memoryview(data)[pos:]
+        self._partial = buf
+        self._partial_filled = n - pos
+        self._partial_total = end - pos
+        self._partial_info = (data[pos] & 0x0F, compressed, start - pos)
+        return n
 
     async def _on_pong(self, payload: bytes) -> None:
         pings = self._pings
