@@ -1,6 +1,9 @@
 """The kernel's public extension API (curionet.kernel.lowlevel and the
-documented Kernel methods)."""
+documented Kernel methods), and the rule that modules above the kernel use
+only it."""
 
+import pathlib
+import re
 import threading
 
 import pytest
@@ -9,6 +12,48 @@ import curionet
 import curionet.traps
 from curionet import Event, Kernel, TaskCancelled, TaskGroup, sleep
 from curionet.kernel import kernel as kernel_module, lowlevel
+
+PACKAGE_DIR = pathlib.Path(curionet.__file__).resolve().parent
+
+# What only curionet/kernel/ may do: read the kernel's private attributes,
+# import the trap module itself, or poll file descriptors.
+_PRIVATE = re.compile(r"kernel\._[a-z]|from \.+kernel\.traps\b|kernel\.traps import|import select\b")
+# Allowed, with the reason: the monitor's server is a plain thread that waits
+# on its listening socket and its stop pipe; it does no I/O for the kernel.
+_ALLOWED = {("monitor.py", "import select")}
+
+
+def private_kernel_uses(root: pathlib.Path) -> list[str]:
+    """Each line of a module under *root* (outside ``kernel/``) that uses the
+    kernel's private side, as ``path:line: text``."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "kernel":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = _PRIVATE.search(line)
+            if match and (rel.as_posix(), match.group()) not in _ALLOWED:
+                found.append(f"{rel}:{number}: {line.strip()}")
+    return found
+
+
+def test_no_module_above_the_kernel_uses_its_private_side():
+    assert private_kernel_uses(PACKAGE_DIR) == []
+
+
+def test_the_scan_finds_private_uses(tmp_path):
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "kernel.py").write_text("kernel._ready = None\n")
+    (tmp_path / "mod.py").write_text("from .kernel.traps import _read_wait\nx = 1\nk = kernel._current\n")
+    (tmp_path / "deep.py").write_text("from ...kernel.traps import _write_wait\nimport select\n")
+    (tmp_path / "monitor.py").write_text("import select\n")
+    assert private_kernel_uses(tmp_path) == [
+        "deep.py:1: from ...kernel.traps import _write_wait",
+        "deep.py:2: import select",
+        "mod.py:1: from .kernel.traps import _read_wait",
+        "mod.py:3: k = kernel._current",
+    ]
 
 
 def test_traps_are_the_kernel_traps_under_public_names():
