@@ -4,7 +4,11 @@ The kernel knows four things: the ready queue, the I/O poller (epoll on
 Linux), the timer heap and one wait protocol (a blocked task records what to
 undo if it is cancelled: a wait queue, an fd registration or a timer).
 Everything else (locks, events, queues, task groups, timeouts' policy) is
-built outside this file on the traps in ``traps.py``.
+built outside this file on the traps in ``traps.py``.  Code above the kernel
+(threads, worker pools, signals, the monitor) uses it only through
+``lowlevel.py`` and the public methods of :class:`Kernel`, and the kernel
+imports none of it: what it needs from there is a hook installed at import
+(:func:`set_run_guard`, ``task.set_thread_spawner``).
 
 Discussion: the run loop.  Each cycle runs every task that is ready at its
 start, once each; a task that performs an immediate trap (``_get_current``,
