@@ -232,20 +232,20 @@ async def test_client_refuses_server_frame_claiming_too_much(caplog):
     no_errors_logged(caplog)
 
 
-def test_unread_claim_reads_wsproto_parser_state():
-    # _unread_claim reads wsproto's private decoder state: fail loudly if
+def test_parser_state_reads_wsproto_parser_state():
+    # _parser_state reads wsproto's private decoder state: fail loudly if
     # a new wsproto moves it (the header-time check would silently stop).
     from wsproto import ConnectionType
     from wsproto.connection import Connection
 
-    from curionet.protocols.websocket._wsproto import _unread_claim
+    from curionet.protocols.websocket._wsproto import IDLE, _parser_state
 
     conn = Connection(ConnectionType.SERVER)
-    assert _unread_claim(conn) == 0
+    assert _parser_state(conn) == IDLE
     conn.receive_data(header(0x2, 5000, fin=False) + b"\x00" * 100)
     events = list(conn.events())
     assert sum(len(e.data) for e in events) == 100
-    assert _unread_claim(conn) == 4900
+    assert _parser_state(conn) == 4900
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000, 70_000])

@@ -31,7 +31,7 @@ from ._errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from ._frames import encode_frame
 from ._headers import Headers, Request
 from ._reader import _CLOSED, _CLOSING, _OPEN, _Reader
-from ._wsproto import _fast_path_ok
+from ._wsproto import UNKNOWN, _parser_state
 
 __all__ = ["WebSocket", "broadcast", "MiB"]
 
@@ -111,7 +111,8 @@ class WebSocket(_Reader):
         self._stream_closed = False
         self._sent_close = False
         self._broadcast_pending = 0
-        self._fast = _fast_path_ok(conn)
+        # The fast paths frame and parse data frames themselves (see _reader).
+        self._fast = _parser_state(conn) != UNKNOWN and all(isinstance(e, _BoundedDeflate) for e in self.extensions)
         self._parser_idle = False
         self._partial: bytearray | None = None  # a big frame being collected
         self._partial_filled = 0

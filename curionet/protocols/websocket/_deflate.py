@@ -8,6 +8,10 @@ from typing import Any
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 
+from ._wsproto import _deflate_state_ok
+
+_DEFLATE_STATE_OK = _deflate_state_ok()
+
 
 class _BoundedDeflate(PerMessageDeflate):
     """``PerMessageDeflate`` that never inflates more than the message limit.
@@ -147,7 +151,10 @@ def _deflate_bound(size: int) -> int:
 
 
 def _deflate_extension(compression: Any, max_size: int | None) -> list[Any]:
-    if not compression:
+    """The extensions to offer (client) or accept (server): permessage-deflate
+    if *compression* asks for it and this wsproto keeps its deflate state
+    where :class:`_BoundedDeflate` expects it."""
+    if not compression or not _DEFLATE_STATE_OK:
         return []
     params = dict(compression) if isinstance(compression, dict) else {}
     return [_BoundedDeflate(max_size, **params)]

@@ -43,7 +43,7 @@ from ...kernel.time import ignore_after
 from ._deflate import _BoundedDeflate, _deflate_bound
 from ._frames import Frame, _unmask_in_place, scan_frames
 from ._transport import _RECV_SIZE
-from ._wsproto import _idle, _unread_claim
+from ._wsproto import IDLE, _parser_state
 
 # States of WebSocket._state.
 _OPEN, _CLOSING, _CLOSED = range(3)
@@ -121,7 +121,7 @@ class _Reader:
                     return
                 # wsproto's parser stays idle until it is fed: it is looked
                 # at again only after that (reading its state is not free).
-                if self._fast and self._state == _OPEN and (self._parser_idle or _idle(conn)):
+                if self._fast and self._state == _OPEN and (self._parser_idle or _parser_state(conn) == IDLE):
                     self._parser_idle = True
                     pos = await self._fast_receive(data)
                     if pos < 0:
@@ -174,7 +174,7 @@ class _Reader:
             elif cls is CloseConnection:
                 return await self._on_close(conn, event)
         limit = self.max_message_size
-        if limit is not None and self._deflate is None and self._fragment_size + _unread_claim(conn) > limit:
+        if limit is not None and self._deflate is None and self._fragment_size + max(0, _parser_state(conn)) > limit:
             # A header announced more than the limit allows: refuse it now
             # instead of reading up to the limit first.  (With
             # permessage-deflate, _BoundedDeflate checks each header.)

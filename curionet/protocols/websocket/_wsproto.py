@@ -1,57 +1,66 @@
 """Every read of ``wsproto``'s private state, in one module.
 
-The fast paths (see :mod:`._reader`) need to know whether wsproto's parser
-is between frames with no message in progress, and how much payload the
-frame it is in the middle of has announced.  wsproto has no public API for
-either, so these functions read its internals.  :func:`_fast_path_ok` is the
-guard: it runs once per connection and turns the fast paths off when the
-attributes are not there; ``tests/test_private_internals.py`` fails loudly
-when a wsproto release changes them, and ``pyproject.toml`` bounds the
-wsproto version these reads were checked against.
+The reader needs to know whether wsproto's parser is between frames with no
+message in progress (only then may the fast path take frames itself), and
+how much payload the frame it is in the middle of has announced (to refuse
+an oversized message on its header).  wsproto has no public API for either:
+:func:`_parser_state` reads its internals, in one place, and answers
+:data:`UNKNOWN` (fast path off, no header-time check) on a wsproto where
+they are not what it expects.
+
+``_BoundedDeflate`` (``_deflate.py``) extends wsproto's ``PerMessageDeflate``
+and shares its compressor and decompressor state; :func:`_deflate_state_ok`
+checks that state is where it was, and permessage-deflate is not offered
+otherwise.
+
+``tests/test_private_internals.py`` fails loudly when a wsproto release
+changes any of this, and ``pyproject.toml`` bounds the wsproto version it
+was checked against.
 """
 
 from __future__ import annotations
 
 from wsproto.connection import Connection, ConnectionState
+from wsproto.extensions import PerMessageDeflate
 
-from ._deflate import _BoundedDeflate
+#: :func:`_parser_state`: the parser is idle.
+IDLE = -1
+#: :func:`_parser_state`: this wsproto's internals are not the ones we know.
+UNKNOWN = -2
+
+#: PerMessageDeflate attributes _BoundedDeflate reads and writes.
+DEFLATE_STATE = ("_compressor", "_decompressor", "_inbound_compressed", "_inbound_is_compressible")
 
 
-def _fast_path_ok(conn: Connection) -> bool:
-    """True if this wsproto exposes the parser state the fast path checks."""
+def _parser_state(conn: Connection) -> int:
+    """Where wsproto's parser is.
+
+    :data:`IDLE` when the connection is open, the parser is between frames
+    with nothing buffered, no message in progress and no event waiting;
+    otherwise the payload bytes that the data frame it is in the middle of
+    has announced and not yet delivered (0 between frames, or in a control
+    frame); :data:`UNKNOWN` if the internals are not there."""
     try:
         proto = conn._proto
         decoder = proto._frame_decoder
-        _ = (decoder.header, decoder.buffer.buffer, proto._message_decoder.opcode, proto._outbound_opcode)
-        _ = conn._events
-        extensions = proto.extensions
-    except AttributeError:  # pragma: no cover - a wsproto we do not know
-        return False
-    return all(isinstance(e, _BoundedDeflate) for e in extensions)
-
-
-def _idle(conn: Connection) -> bool:
-    """wsproto's parser is between frames with no message in progress."""
-    proto = conn._proto
-    decoder = proto._frame_decoder
-    return (
-        conn._state is ConnectionState.OPEN
-        and decoder.header is None
-        and not decoder.buffer.buffer
-        and proto._message_decoder.opcode is None
-        and not conn._events
-    )
-
-
-def _unread_claim(conn: Connection) -> int:
-    """Payload bytes that the data frame wsproto is in the middle of has
-    announced and not yet delivered (0 between frames and for control
-    frames)."""
-    try:
-        decoder = conn._proto._frame_decoder
         head = decoder.header
-        if head is None or head.opcode.iscontrol():
+        if head is None:
+            if (
+                conn._state is ConnectionState.OPEN
+                and not decoder.buffer.buffer
+                and proto._message_decoder.opcode is None
+                and not conn._events
+            ):
+                return IDLE
+            return 0
+        if head.opcode.iscontrol():
             return 0
         return int(head.payload_len - decoder.payload_consumed)
     except AttributeError:  # pragma: no cover - a wsproto we do not know
-        return 0
+        return UNKNOWN
+
+
+def _deflate_state_ok() -> bool:
+    """True if ``PerMessageDeflate`` keeps its state where ``_BoundedDeflate`` expects it."""
+    ext = PerMessageDeflate()
+    return all(hasattr(ext, name) for name in DEFLATE_STATE)
