@@ -300,7 +300,7 @@ def test_property_garbage_never_breaks_the_server(garbage, compression, fast):
         stream = client._stream
         for piece in garbage:
             try:
-                await stream.sendall(frame(0x2, b"ok") + piece)
+                await stream.send_all(frame(0x2, b"ok") + piece)
             except OSError:
                 break
             await sleep(0)

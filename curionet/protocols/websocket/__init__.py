@@ -1,11 +1,12 @@
 """WebSocket client and server (RFC 6455, RFC 7692) on ``wsproto``.
 
-The adapter drives ``wsproto`` over a curionet stream: bytes read from the
-stream are fed to the protocol (``receive_data``), events come out, and the
-bytes for events we send go back to the stream.  Anything with async
-``recv(maxbytes)``, ``sendall(data)`` and ``close()`` is a stream (a curionet
-:class:`~curionet.kernel.io.Socket`, a TLS socket, an in-memory pair in
-tests); ``shutdown(how)`` is used when present.
+The adapter drives ``wsproto`` over a stream: bytes read from the stream
+are fed to the protocol (``receive_data``), events come out, and the bytes
+for events we send go back to the stream.  A stream is the kernel's
+:class:`~curionet.kernel.stream.Stream` (a ``SocketStream``, a
+``MemoryStream`` ...), a curionet :class:`~curionet.kernel.io.Socket`
+(plain or TLS), or anything with async ``recv(maxbytes)``, ``sendall(data)``
+and ``close()`` (see ``_transport.py``).
 
 Entry points:
 

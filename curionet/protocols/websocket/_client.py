@@ -12,7 +12,7 @@ from ...kernel.time import timeout_after
 from ._connection import MiB, WebSocket
 from ._errors import HandshakeError
 from ._handshake import _client_handshake
-from ._transport import _close_quietly
+from ._transport import _close_quietly, as_stream
 
 __all__ = ["websocket_connect"]
 
@@ -91,9 +91,9 @@ async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_hea
         async with timeout_after(open_timeout):
             if stream is None:
                 opened = await _open_stream(host, port, ssl, server_hostname or host)
-                stream_ = opened
+                stream_ = as_stream(opened)
             else:
-                stream_ = stream
+                stream_ = as_stream(stream)
             ws = await _client_handshake(
                 stream_, host, port, secure, path, subprotocols, extra_headers, compression,
                 max_message_size, origin,

@@ -31,6 +31,7 @@ from ._errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from ._frames import encode_frame
 from ._headers import Headers, Request
 from ._reader import _CLOSED, _CLOSING, _OPEN, _Reader
+from ._transport import Stream
 from ._wsproto import UNKNOWN, _parser_state
 
 __all__ = ["WebSocket", "broadcast", "MiB"]
@@ -56,7 +57,7 @@ class WebSocket(_Reader):
 
     def __init__(
         self,
-        stream: Any,
+        stream: Stream,
         conn: Connection,
         *,
         client: bool,
@@ -271,7 +272,7 @@ class WebSocket(_Reader):
 
     async def _write(self, data: bytes) -> None:
         try:
-            await self._stream.sendall(data)
+            await self._stream.send_all(data)
         except CancelledError as exc:
             # Cancelled (or timed out) part-way through a frame: the peer
             # would read the next frame as the rest of this one, so the
@@ -406,7 +407,7 @@ class WebSocket(_Reader):
                 except LocalProtocolError:
                     return
                 try:
-                    await self._stream.sendall(data)
+                    await self._stream.send_all(data)
                 except (OSError, CurionetError):
                     await self._abort()
         if block.expired:

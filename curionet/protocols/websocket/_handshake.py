@@ -28,15 +28,15 @@ from ._connection import MiB, WebSocket
 from ._deflate import _deflate_extension
 from ._errors import HandshakeError, InvalidStatus
 from ._headers import Headers, Request
-from ._transport import _RECV_SIZE, _peername
+from ._transport import _RECV_SIZE, Stream, _peername
 
 _MAX_HANDSHAKE = 16384  # bytes of HTTP request/response head we accept
 _MAX_REJECT_BODY = 65536  # bytes of a refusal body the client keeps
 
 
-async def _recv_into(stream: Any, h: Any, *, h11_style: bool) -> bool:
+async def _recv_into(stream: Stream, h: Any, *, h11_style: bool) -> bool:
     """Read once from *stream* into the sans-I/O object *h*; False at EOF."""
-    data = await stream.recv(_RECV_SIZE)
+    data = await stream.receive_some(_RECV_SIZE)
     if not data:
         if h11_style:
             h.receive_data(b"")
@@ -91,14 +91,14 @@ class _ServerOptions:
     shutdown_close_timeout: float | None = 1
 
 
-async def _send_refusal(stream: Any, status: int, headers: Iterable[tuple[Any, Any]], body: bytes) -> None:
+async def _send_refusal(stream: Stream, status: int, headers: Iterable[tuple[Any, Any]], body: bytes) -> None:
     try:
-        await stream.sendall(_response_bytes(status, headers, body))
+        await stream.send_all(_response_bytes(status, headers, body))
     except (OSError, CurionetError):
         pass
 
 
-async def _read_request_head(stream: Any) -> tuple[h11.Request, bytes] | None:
+async def _read_request_head(stream: Stream) -> tuple[h11.Request, bytes] | None:
     """Read the request head with h11 (so every header reaches the handler);
     return it with the bytes that followed it, or ``None`` if the request was
     refused (answered with the status h11 suggests) or the peer left."""
@@ -121,7 +121,7 @@ async def _read_request_head(stream: Any) -> tuple[h11.Request, bytes] | None:
     return event, trailing
 
 
-async def _server_handshake(stream: Any, remote_address: Any, opts: _ServerOptions) -> WebSocket | None:
+async def _server_handshake(stream: Stream, remote_address: Any, opts: _ServerOptions) -> WebSocket | None:
     head = await _read_request_head(stream)
     if head is None:
         return None
@@ -183,7 +183,7 @@ async def _server_handshake(stream: Any, remote_address: Any, opts: _ServerOptio
         extra_headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in opts.extra_headers],
     )
     data = wsconn.send(accept)
-    await stream.sendall(data)
+    await stream.send_all(data)
     conn = wsconn.connection
     assert conn is not None
     if trailing:
@@ -216,7 +216,7 @@ def _parse_verdict(verdict: Any) -> tuple[int, list[tuple[Any, Any]], bytes]:
     raise ValueError("process_request must return None, a status, (status, body) or (status, headers, body)")
 
 
-async def _client_handshake(stream: Any, host: str, port: int, secure: bool, path: str,
+async def _client_handshake(stream: Stream, host: str, port: int, secure: bool, path: str,
                             subprotocols: Sequence[str], extra_headers: Any, compression: Any,
                             max_message_size: int | None, origin: str | None) -> WebSocket:  # fmt: skip
     wsconn = WSConnection(ConnectionType.CLIENT)
@@ -236,14 +236,14 @@ async def _client_handshake(stream: Any, host: str, port: int, secure: bool, pat
         host=host_header, target=path, subprotocols=list(subprotocols), extensions=extensions,
         extra_headers=headers,
     )  # fmt: skip
-    await stream.sendall(wsconn.send(request_event))
+    await stream.send_all(wsconn.send(request_event))
     all_headers = Headers([(b"host", host_header.encode("latin-1")), *headers])
     request = Request(path, all_headers)
     reject: RejectConnection | None = None
     body = bytearray()
     while True:
         try:
-            data = await stream.recv(_RECV_SIZE)
+            data = await stream.receive_some(_RECV_SIZE)
         except (OSError, CurionetError) as exc:
             raise HandshakeError(f"connection lost during the opening handshake: {exc}") from exc
         if not data:

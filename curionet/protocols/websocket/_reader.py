@@ -26,7 +26,6 @@ bytes that arrive.
 
 from __future__ import annotations
 
-import socket as _socket
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,7 @@ from ...kernel.task import Task
 from ...kernel.time import ignore_after
 from ._deflate import _BoundedDeflate, _deflate_bound
 from ._frames import Frame, _unmask_in_place, scan_frames
-from ._transport import _RECV_SIZE
+from ._transport import _RECV_SIZE, Stream
 from ._wsproto import IDLE, _parser_state
 
 # States of WebSocket._state.
@@ -61,7 +60,7 @@ class _Reader:
     close_code: int | None
     close_reason: str | None
     _conn: Connection
-    _stream: Any
+    _stream: Stream
     _state: int
     _inbox: deque[str | bytes]
     _getters: SchedFIFO
@@ -110,7 +109,7 @@ class _Reader:
                     data = b""
                 else:
                     try:
-                        data = await stream.recv(_RECV_SIZE)
+                        data = await stream.receive_some(_RECV_SIZE)
                     except (OSError, CurionetError):
                         data = b""
                 if not data:
@@ -168,7 +167,7 @@ class _Reader:
                             data = conn.send(event.response())
                         except LocalProtocolError:
                             continue
-                        await self._stream.sendall(data)
+                        await self._stream.send_all(data)
             elif cls is Pong:
                 await self._on_pong(event.payload)
             elif cls is CloseConnection:
@@ -235,13 +234,7 @@ class _Reader:
             buf.extend(bytes(min(self._partial_total - filled, max(filled, _RECV_SIZE))))
         view = memoryview(buf)[filled:]
         try:
-            recv_into = getattr(self._stream, "recv_into", None)
-            if recv_into is not None:
-                got = await recv_into(view)
-            else:
-                chunk = await self._stream.recv(len(view))
-                got = len(chunk)
-                view[:got] = chunk
+            got = await self._stream.receive_into(view)
         except (OSError, CurionetError):
             return False
         finally:
@@ -383,7 +376,7 @@ class _Reader:
                         # does that for the enum member (an "is" test).
                         code = CloseReason.NO_STATUS_RCVD if event.code == 1005 else event.code
                         data = conn.send(CloseConnection(code=code))
-                        await self._stream.sendall(data)
+                        await self._stream.send_all(data)
                     except (LocalProtocolError, OSError, CurionetError):
                         pass
             await self._after_handshake()
@@ -418,11 +411,10 @@ class _Reader:
         self._state = _CLOSING
         self._fragments = []
         await self._send_close(code, reason)
-        shutdown = getattr(self._stream, "shutdown", None)
-        if shutdown is not None and not self._stream_closed:
+        if not self._stream_closed:
             try:
-                await shutdown(_socket.SHUT_WR)
-            except (OSError, CurionetError, AttributeError, ValueError):
+                await self._stream.send_eof()
+            except (OSError, CurionetError, ValueError):
                 pass
         await self._drain(self.close_timeout)
         await self._abort()
@@ -433,7 +425,7 @@ class _Reader:
         async with ignore_after(seconds):
             while True:
                 try:
-                    data = await self._stream.recv(_RECV_SIZE)
+                    data = await self._stream.receive_some(_RECV_SIZE)
                 except (OSError, CurionetError):
                     return
                 if not data:

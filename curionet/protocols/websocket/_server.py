@@ -16,7 +16,7 @@ from ._connection import MiB, WebSocket
 from ._errors import ConnectionClosed
 from ._handshake import _server_handshake, _ServerOptions
 from ._headers import Request
-from ._transport import _close_quietly, _peername
+from ._transport import _close_quietly, _peername, as_stream
 
 __all__ = ["accept_websocket", "websocket_handler", "WebSocketServer", "websocket_server"]
 
@@ -61,17 +61,18 @@ async def accept_websocket(
     )  # fmt: skip
     if remote_address is None:
         remote_address = _peername(stream)
+    transport = as_stream(stream)
     ws: WebSocket | None = None
     try:
         async with ignore_after(open_timeout):
-            ws = await _server_handshake(stream, remote_address, opts)
+            ws = await _server_handshake(transport, remote_address, opts)
     except (OSError, CurionetError):
         ws = None
     except BaseException:
-        await _close_quietly(stream)
+        await _close_quietly(transport)
         raise
     if ws is None:
-        await _close_quietly(stream)
+        await _close_quietly(transport)
         return None
     await ws._start()
     return ws

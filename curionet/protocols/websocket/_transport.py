@@ -1,30 +1,88 @@
-"""The one place the WebSocket package touches its transport.
+"""The one place the WebSocket package meets its transport.
 
-A connection runs over a *stream*: anything with async ``recv(maxbytes)``,
-``sendall(data)`` and ``close()`` (a curionet
-:class:`~curionet.kernel.io.Socket`, a TLS socket, an in-memory pair in
-tests).  ``recv_into(buffer)`` and ``shutdown(how)`` are used when present.
-The rest of the package calls only these methods, and the helpers below for
-the optional ones, so moving to another stream interface is a change here.
+A connection runs over the kernel's :class:`~curionet.kernel.stream.Stream`
+(``receive_some``, ``receive_into``, ``send_all``, ``send_eof``, ``close``):
+a :class:`~curionet.kernel.io.SocketStream`, a ``TLSStream``, a
+``MemoryStream`` in tests.  The entry points also take what they took
+before there was one: a curionet :class:`~curionet.kernel.io.Socket` (what
+``tcp_server`` hands a handler and ``open_tcp_stream`` returns, TLS or not),
+or any object with async ``recv(maxbytes)``, ``sendall(data)`` and
+``close()`` (``recv_into`` and ``shutdown`` used when present).
+:func:`as_stream` makes a ``Stream`` of either, and the rest of the package
+calls only ``Stream`` methods.
+
+Discussion: why a Socket is not turned into a SocketStream.  Whoever
+accepted the socket closes it when the handler returns (``run_server``
+does), and a SocketStream made from it would be a second owner of the file
+descriptor: after the WebSocket closed the stream, the socket's own close
+would release the descriptor number again, possibly another connection's
+by then.  So the socket stays the only owner, and :class:`_ObjectStream`
+calls its methods (bound once: no extra call on the hot path).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import socket as _socket
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from ...errors import CurionetError
+from ...kernel.stream import Stream
+
+__all__ = ["Stream", "as_stream"]
 
 _RECV_SIZE = 65536  # bytes asked of the stream per read
 
 
-class Stream(Protocol):
-    """What a WebSocket connection needs from its transport."""
+def as_stream(obj: Any) -> Stream:
+    """*obj* if it is a :class:`Stream`, else a ``Stream`` over its
+    ``recv``/``sendall``/``close`` methods (a curionet ``Socket`` ...)."""
+    if isinstance(obj, Stream):
+        return obj
+    for name in ("recv", "sendall", "close"):
+        if not callable(getattr(obj, name, None)):
+            raise TypeError(f"a WebSocket needs a stream; {type(obj).__name__} has no {name}()")
+    return _ObjectStream(obj)
 
-    async def recv(self, maxbytes: int) -> bytes: ...
 
-    async def sendall(self, data: bytes) -> Any: ...
+class _ObjectStream:
+    """The :class:`Stream` methods the package uses, over an object with
+    async ``recv``, ``sendall`` and ``close``, which stays its owner.  Only
+    called with positional arguments and no *timeout* (the package bounds
+    its waits with ``timeout_after``)."""
 
-    async def close(self) -> Any: ...
+    __slots__ = ("receive_some", "receive_into", "send_all", "close", "_obj")
+
+    receive_some: Callable[..., Coroutine[Any, Any, bytes]]
+    receive_into: Callable[..., Coroutine[Any, Any, int]]
+    send_all: Callable[..., Coroutine[Any, Any, None]]
+    close: Callable[[], Coroutine[Any, Any, None]]
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+        self.receive_some = obj.recv
+        self.receive_into = getattr(obj, "recv_into", None) or self._receive_into
+        self.send_all = obj.sendall
+        self.close = obj.close
+
+    def __repr__(self) -> str:
+        return f"<stream over {self._obj!r}>"
+
+    async def _receive_into(self, buffer: Any) -> int:
+        chunk = await self._obj.recv(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    async def send_eof(self) -> None:
+        shutdown = getattr(self._obj, "shutdown", None)
+        if shutdown is not None:
+            await shutdown(_socket.SHUT_WR)
+
+    async def wait_readable(self, timeout: float | None = None) -> None:  # pragma: no cover - not used here
+        raise NotImplementedError("wait_readable")
+
+    def is_readable(self) -> bool:  # pragma: no cover - not used here
+        raise NotImplementedError("is_readable")
 
 
 async def _close_quietly(stream: Any) -> None:
@@ -35,6 +93,9 @@ async def _close_quietly(stream: Any) -> None:
 
 
 def _peername(stream: Any) -> Any:
+    """The peer's address as the socket under *stream* reports it, or ``None``."""
+    if isinstance(stream, _ObjectStream):
+        stream = stream._obj
     for obj in (stream, getattr(stream, "_socket", None)):
         getpeername = getattr(obj, "getpeername", None)
         if getpeername is not None:
