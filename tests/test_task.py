@@ -5,6 +5,7 @@ import logging
 
 import pytest
 
+import curionet
 from curionet import (
     CancelledError,
     Event,
@@ -342,3 +343,27 @@ async def test_cancel_clears_pending_timeouts_during_cleanup(autojump_clock):
     await t.cancel()
     assert log == ["cleanup done"]
     assert await clock() == 5.5
+
+
+async def test_exception_and_group_results_raise_until_the_end_as_in_curio():
+    # Curio 1.6 raises RuntimeError when a running task's exception, or a
+    # group's results, are read before they exist; a None or [] read early
+    # looked like "no failure" / "no results".
+    async def child():
+        await curionet.sleep(1)
+        raise ValueError("late")
+
+    t = await curionet.spawn(child)
+    with pytest.raises(RuntimeError, match="not terminated"):
+        _ = t.exception
+    g = curionet.TaskGroup()
+    await g.spawn(child)
+    for name in ("result", "results", "exception", "exceptions"):
+        with pytest.raises(RuntimeError, match="not yet terminated"):
+            getattr(g, name)
+    await g.join()
+    assert isinstance(g.exceptions[0], ValueError)
+    with pytest.raises(ValueError):
+        _ = g.results
+    await t.wait()
+    assert isinstance(t.exception, ValueError)

@@ -176,7 +176,10 @@ class Task:
 
     @property
     def exception(self) -> BaseException | None:
-        """The exception that ended the task, or ``None``."""
+        """The exception that ended the task, or ``None``; ``RuntimeError``
+        while the task is still running (as in Curio)."""
+        if not self.terminated:
+            raise RuntimeError("Task not terminated")
         self._exc_unretrieved = False
         return self._exception
 
@@ -526,9 +529,16 @@ class TaskGroup:
     def _collected_sorted(self) -> list[Task]:
         return sorted(self._collected, key=lambda t: t.id)
 
+    def _check_joined(self) -> None:
+        if not self._joined:
+            raise RuntimeError("Task group not yet terminated")
+
     @property
     def result(self) -> Any:
-        """The result of :attr:`completed` (its exception is raised)."""
+        """The result of :attr:`completed` (its exception is raised).  Like
+        :attr:`results`, :attr:`exception` and :attr:`exceptions`, it raises
+        ``RuntimeError`` until the group has been joined, as in Curio."""
+        self._check_joined()
         if self.completed is None:
             raise RuntimeError("no task successfully completed")
         return self.completed.result
@@ -536,6 +546,7 @@ class TaskGroup:
     @property
     def exception(self) -> BaseException | None:
         """The exception of :attr:`completed`, or ``None``."""
+        self._check_joined()
         if self.completed is None:
             return None
         return self.completed.exception
@@ -544,11 +555,13 @@ class TaskGroup:
     def results(self) -> list[Any]:
         """Results of every task collected by :meth:`join`, by task id; the
         first failure (by task id) is raised."""
+        self._check_joined()
         return [t.result for t in self._collected_sorted()]
 
     @property
     def exceptions(self) -> list[BaseException | None]:
         """Exceptions (or ``None``) of every collected task, by task id."""
+        self._check_joined()
         return [t.exception for t in self._collected_sorted()]
 
     @property
