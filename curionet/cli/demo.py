@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from .. import Queue, TaskGroup, clock, ignore_after, run, sleep
+from . import UsageError
 
 
 async def _worker(name: str, jobs: Queue, out: list[str]) -> None:
@@ -45,11 +46,15 @@ async def _demo(workers: int, jobs_count: int) -> int:
 
 
 def _main(args: Any) -> int:
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {args.workers}")
+    if args.jobs < 0:
+        raise UsageError(f"--jobs must be at least 0, not {args.jobs}")
     return int(run(_demo, args.workers, args.jobs))
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("demo", help="run a short demonstration of the kernel")
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=3, help="tasks pulling jobs from the queue (default 3)")
+    parser.add_argument("--jobs", type=int, default=6, help="jobs to run (default 6)")
     parser.set_defaults(func=_main)

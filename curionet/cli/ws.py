@@ -3,6 +3,9 @@
 Each line read from standard input is sent as a text message; every message
 received is printed as ``< text`` (binary messages as ``< (binary) <hex>``).
 End of input closes the connection normally (code 1000).
+
+A bad URL exits with status 2, a connection or handshake that fails with 1,
+each with one ``error:`` line on stderr.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import ssl
 import sys
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import TaskGroup, UniversalQueue, ignore_after, run, sleep
 from ..protocols.websocket import ConnectionClosed, HandshakeError, InvalidStatus, websocket_connect
+from . import UsageError
 
 
 def _stdin_lines(queue: UniversalQueue) -> None:
@@ -43,10 +48,10 @@ async def _client(args: Any) -> int:
             compression=not args.no_compression, max_message_size=args.max_size,
         )  # fmt: skip
     except InvalidStatus as exc:
-        print(f"Connection refused: HTTP {exc.status_code}", file=sys.stderr)
+        print(f"error: {args.url} refused the upgrade: HTTP {exc.status_code}", file=sys.stderr)
         return 1
     except (HandshakeError, OSError) as exc:
-        print(f"Failed to connect to {args.url}: {exc}", file=sys.stderr)
+        print(f"error: Failed to connect to {args.url}: {exc}", file=sys.stderr)
         return 1
     print(f"Connected to {args.url}." + (f" Subprotocol: {ws.subprotocol}" if ws.subprotocol else ""),
           file=sys.stderr, flush=True)  # fmt: skip
@@ -87,7 +92,22 @@ async def _client(args: Any) -> int:
     return 0 if ws.close_code in (1000, 1001) else 1
 
 
+def _check_url(url: str) -> None:
+    """Raise :class:`UsageError` for anything but a ``ws://`` or ``wss://``
+    URL with a host and a valid port."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise UsageError(f"bad URL {url!r}: {exc}")
+    if parts.scheme not in ("ws", "wss"):
+        raise UsageError(f"not a ws:// or wss:// URL: {url!r}")
+    if not parts.hostname:
+        raise UsageError(f"no host in {url!r}")
+
+
 def _main(args: Any) -> int:
+    _check_url(args.url)
     return int(run(_client, args))
 
 
