@@ -50,9 +50,23 @@ class _BoundedDeflate(PerMessageDeflate):
         return zlib.compressobj(self._level, zlib.DEFLATED, -min(bits, self._window_bits), self._mem_level)
 
     def frame_outbound(self, proto: Any, opcode: Opcode, rsv: RsvBits, data: bytes, fin: bool) -> tuple[RsvBits, bytes]:
+        if opcode.iscontrol():
+            return (rsv, data)
         if self._compressor is None and opcode in (Opcode.TEXT, Opcode.BINARY):
             self._compressor = self._make_compressor(proto.client)
-        return super().frame_outbound(proto, opcode, rsv, data, fin)
+        if fin:
+            return super().frame_outbound(proto, opcode, rsv, data, fin)
+        # A fragment that is not the last: wsproto would keep its deflate
+        # output in the compressor until the last fragment, so a message
+        # streamed in fragments would arrive all at once at the end.  A sync
+        # flush pushes out everything so far; its empty-block marker is
+        # valid in the middle of a message (RFC 7692 7.2.1 strips only the
+        # final one).
+        if opcode is not Opcode.CONTINUATION:
+            rsv = RsvBits(True, rsv[1], rsv[2])
+        compressor = self._compressor
+        assert compressor is not None
+        return (rsv, compressor.compress(bytes(data)) + compressor.flush(zlib.Z_SYNC_FLUSH))
 
     # wsproto 1.3 lets a control frame that arrives between the fragments of
     # a compressed message reset the message's "compressed" flag, and the
