@@ -439,3 +439,125 @@ def header_lines(raw, name):
     lines, _ = split_raw(raw)
     prefix = name.lower() + ":"
     return [line for line in lines[1:] if line.lower().startswith(prefix)]
+
+
+# ---------------------------------------------------------------------------
+# A raw socket server (TCP or Unix), each connection scripted by the test
+# ---------------------------------------------------------------------------
+
+
+class RawServer:
+    """Each connection runs ``script(conn, conn_no)`` in a thread, where
+    ``conn`` is a :class:`RawConn`: the test reads and writes bytes itself
+    (an answer before the request body has arrived, a 100 Continue ...).
+    ``path`` given: a Unix-domain socket there, else TCP on 127.0.0.1."""
+
+    def __init__(self, script, path=None):
+        self.script = script
+        self.path = path
+        if path is None:
+            self.listener = socket.socket()
+            self.listener.bind(("127.0.0.1", 0))
+            self.port = self.listener.getsockname()[1]
+        else:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(path)
+            self.port = None
+        self.listener.listen(16)
+        self.connections = 0
+        self.conns: list[RawConn] = []
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._threads = []
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self):
+        self._acceptor.start()
+        return self
+
+    def _accept_loop(self):
+        self.listener.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn = RawConn(sock, self._stop)
+            self.conns.append(conn)
+            t = threading.Thread(target=self._run, args=(conn, self.connections), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _run(self, conn, n):
+        try:
+            self.script(conn, n)
+        except OSError:
+            pass
+        except BaseException as exc:  # surfaced by the test through .errors
+            self.errors.append(exc)
+        finally:
+            conn.sock.close()
+
+    def stop(self):
+        self._stop.set()
+        self._acceptor.join()
+        for t in self._threads:
+            t.join()
+        self.listener.close()
+
+
+class RawConn:
+    """One accepted connection of a :class:`RawServer`; ``raw`` is every byte
+    received on it, in order."""
+
+    def __init__(self, sock, stop):
+        self.sock = sock
+        self.raw = b""
+        self._stop = stop
+        self.closed_by_peer = False
+        sock.settimeout(0.05)
+
+    def recv_until(self, marker, timeout=5.0, start=0):
+        """Receive until ``raw[start:]`` contains *marker*; return ``raw``."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.raw[start:] and time.monotonic() < deadline and not self._stop.is_set():
+            if not self._recv():
+                break
+        return self.raw
+
+    def recv_exactly(self, n, timeout=5.0):
+        """Receive until ``raw`` holds at least *n* bytes."""
+        deadline = time.monotonic() + timeout
+        while len(self.raw) < n and time.monotonic() < deadline and not self._stop.is_set():
+            if not self._recv():
+                break
+        return self.raw
+
+    def wait_closed(self, timeout=5.0):
+        """Receive (recording) until the peer closes; True if it did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if not self._recv():
+                return self.closed_by_peer
+        return False
+
+    def _recv(self):
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return True
+        except OSError:
+            self.closed_by_peer = True
+            return False
+        if not data:
+            self.closed_by_peer = True
+            return False
+        self.raw += data
+        return True
+
+    def send(self, data):
+        self.sock.sendall(data)

@@ -55,6 +55,7 @@ from ._errors import (
     WriteTimeout as WriteTimeout,
 )
 from ._headers import Headers as Headers
+from ._mounts import MountPattern as MountPattern
 from ._pool import (
     AsyncBaseTransport as AsyncBaseTransport,
     ConnectionPool as ConnectionPool,
@@ -64,7 +65,7 @@ from ._pool import (
 from ._proxy import EnvProxies as EnvProxies, select_proxy as select_proxy
 from ._request import Request as Request
 from ._response import Response as Response
-from ._streams import open_stream as open_stream
+from ._streams import open_stream as open_stream, open_unix_stream as open_unix_stream
 from ._url import URL as URL
 
 __all__ = [
@@ -76,5 +77,5 @@ __all__ = [
     "StreamClosed", "StreamConsumed", "StreamError", "TimeoutException", "TooManyRedirects", "TotalTimeout",
     "TransportError", "UnsupportedProtocol", "WriteError", "WriteTimeout", "URL", "Headers", "Request",
     "Response", "AsyncBaseTransport", "ConnectionPool", "HTTPTransport", "MockTransport", "open_stream", "EnvProxies",
-    "select_proxy",
+    "select_proxy", "MountPattern", "open_unix_stream",
 ]  # fmt: skip

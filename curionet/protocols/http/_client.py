@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from ...errors import TaskTimeout
@@ -17,6 +18,7 @@ from ._cookies import Cookies
 from ._decoders import ACCEPT_ENCODING
 from ._errors import RequestError, StreamConsumed, TooManyRedirects, TotalTimeout, _error
 from ._headers import Headers
+from ._mounts import Mounts
 from ._pool import AsyncBaseTransport, HTTPTransport
 from ._request import Request, encode_request_body
 from ._response import Response
@@ -123,6 +125,17 @@ class ClientSession:
     ``event_hooks`` ``{"request": [...], "response": [...]}`` of callables
     (sync or async); ``transport`` replaces the network (see
     :class:`MockTransport`); ``max_body_size`` bounds bodies read into memory.
+
+    ``mounts`` routes URL patterns to transports, as in httpx
+    (``{"http://": t1, "all://*.internal": t2}``; the most specific match
+    wins, see :class:`MountPattern`; a transport of ``None`` means the
+    session's own).  ``uds`` sends every request over the Unix-domain
+    socket at that path (Docker's API, for instance); the Host header
+    still comes from the URL.  ``expect_continue_timeout`` (default 1 s) is
+    how long a request with an ``Expect: 100-continue`` header waits for
+    ``100 Continue`` before sending its body anyway;
+    ``expect_continue_threshold`` (bytes), when set, adds that header to
+    every request whose body is at least that large or of unknown length.
     """
 
     def __init__(
@@ -145,6 +158,10 @@ class ClientSession:
         transport: AsyncBaseTransport | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         max_header_size: int = 65536,
+        mounts: Mapping[str, AsyncBaseTransport | None] | None = None,
+        uds: str | os.PathLike[str] | None = None,
+        expect_continue_timeout: float | None = 1.0,
+        expect_continue_threshold: int | None = None,
     ) -> None:
         self.base_url = URL(base_url) if base_url is not None else None
         self.headers = Headers({"User-Agent": _USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING})
@@ -170,8 +187,13 @@ class ClientSession:
         # An explicit proxy= or transport= leaves the proxy variables unread.
         self._transport = transport or HTTPTransport(
             verify=verify, cert=cert, trust_env=trust_env, limits=limits, proxy=proxy,
-            max_header_size=max_header_size, proxy_env=os.environ if trust_env and proxy is None else None,
+            max_header_size=max_header_size,
+            proxy_env=os.environ if trust_env and proxy is None and uds is None else None,
+            uds=uds, expect_continue_timeout=expect_continue_timeout,
         )  # fmt: skip
+        # None unless used: a request then pays one attribute test for each.
+        self._mounts = Mounts(mounts) if mounts else None
+        self.expect_continue_threshold = expect_continue_threshold
         self.is_closed = False
 
     @property
@@ -224,6 +246,11 @@ class ClientSession:
             for name, value in body_headers.items():
                 if name not in merged:
                     merged[name] = value
+        threshold = self.expect_continue_threshold
+        if threshold is not None and stream is not None and "expect" not in merged:
+            length = merged.get("content-length")
+            if length is None or int(length) >= threshold:
+                merged["Expect"] = "100-continue"
         if timeout is not USE_SESSION_DEFAULT:
             timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
         else:
@@ -340,7 +367,10 @@ class ClientSession:
                 await result
         now = _kernel_clock()
         start = now()
-        response = await self._transport.handle_request(request)
+        if self._mounts is None:
+            response = await self._transport.handle_request(request)
+        else:
+            response = await self._mounts.transport_for(request.url, self._transport).handle_request(request)
         try:
             response.elapsed = datetime.timedelta(seconds=now() - start)
             response.request = request
@@ -484,10 +514,16 @@ class ClientSession:
         return await self.request("DELETE", url, **kwargs)
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (of the mounted transports too)."""
         if not self.is_closed:
             self.is_closed = True
-            await self._transport.aclose()
+            try:
+                await self._transport.aclose()
+            finally:
+                if self._mounts is not None:
+                    for transport in self._mounts.transports():
+                        if transport is not self._transport:
+                            await transport.aclose()
 
     async def __aenter__(self) -> ClientSession:
         return self

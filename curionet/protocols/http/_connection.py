@@ -119,6 +119,7 @@ class HTTP11Connection:
         max_header_size: int = 65536,
         absolute_form: bool = False,
         proxy_headers: list[tuple[str, str, str]] | None = None,
+        expect_continue_timeout: float | None = 1.0,
     ) -> None:
         self.origin = origin
         self._connect = connect
@@ -135,6 +136,7 @@ class HTTP11Connection:
         self.absolute_form = absolute_form
         self._proxy_headers = proxy_headers or None
         self._must_close = False
+        self.expect_continue_timeout = expect_continue_timeout
 
     def __repr__(self) -> str:
         return f"<HTTP11Connection {self.origin[0]}://{self.origin[1]}:{self.origin[2]} {self.state}>"
@@ -212,8 +214,12 @@ class HTTP11Connection:
                 items = request.headers._items if self._proxy_headers is None else self._head_items(request)
                 fast = request_head(request.method, self._target(request), items, request.url.netloc, body)
             if fast is None:
-                await self._send_request(request, timeout.write, reused)
-                event = await self._receive_head(request, timeout.read, reused)
+                event = await self._send_request(request, timeout, reused)
+                if event is None:
+                    # After a 100 Continue, reused no longer holds, and h11 may
+                    # hold the start of the final head already.
+                    event = await self._receive_head(request, timeout.read, reused and not self._received,
+                                                     read_first=not self._h11.trailing_data[0])  # fmt: skip
             else:
                 head, close = fast
                 content: bytes | None = body  # type: ignore[assignment]  # checked above
@@ -312,25 +318,90 @@ class HTTP11Connection:
         return h11.Request(method=request.method.encode("ascii"), target=self._target(request).encode("ascii"),
                            headers=raw)  # fmt: skip
 
-    async def _send_request(self, request: Request, write_timeout: float | None, reused: bool) -> None:
+    async def _send_request(self, request: Request, timeout: Timeout, reused: bool) -> Any:
+        """Send *request* with h11.  Returns ``None``, or the final response
+        head when the server answered an ``Expect: 100-continue`` request
+        with one before the body was sent (the body is then never sent)."""
         h = self._h11
         body = request.stream
+        write_timeout = timeout.write
         try:
             head = h.send(self._h11_request(request))
+            if body and "100-continue" in request.headers.get("expect", "").lower():
+                await self._write(request, head, write_timeout, reused)  # type: ignore[arg-type]
+                event = await self._wait_for_continue(request, timeout.read, reused)
+                if event is not None:
+                    return event
+                reused = False  # the server has seen the head: no retry from here on
+                head = b""  # type: ignore[assignment]
             if body is None or isinstance(body, bytes):
                 data = head
                 if body:
                     data += h.send(_Data(data=body))  # type: ignore[operator]
                 data += h.send(_EndOfMessage())  # type: ignore[operator]
                 await self._write(request, data, write_timeout, reused)  # type: ignore[arg-type]
-                return
-            await self._write(request, head, write_timeout, reused)  # type: ignore[arg-type]
+                return None
+            if head:
+                await self._write(request, head, write_timeout, reused)  # type: ignore[arg-type]
             async for chunk in body:
                 if chunk:
                     await self._write(request, h.send(_Data(data=chunk)), write_timeout, False)  # type: ignore[arg-type]
             await self._write(request, h.send(_EndOfMessage()), write_timeout, False)  # type: ignore[arg-type]
         except h11.LocalProtocolError as exc:
             raise _error(LocalProtocolError, "invalid request", request, exc) from exc
+        return None
+
+    async def _wait_for_continue(self, request: Request, read_timeout: float | None, reused: bool) -> Any:
+        """After the head of an ``Expect: 100-continue`` request: wait up to
+        ``expect_continue_timeout`` seconds for the server's answer.
+        ``None`` means send the body (``100 Continue`` came, or nothing came
+        in time: RFC 9110 lets a client go ahead then); a final response
+        head means the server decided without the body, which is not sent.
+
+        Discussion: the connection after a final answer.  The server has the
+        head of a request whose body it never got; h11 leaves the client in
+        ``SEND_BODY``, so the connection can only be reused after sending
+        the body, which the server may or may not read and discard.  The
+        safe choice, and the one made here, is to close it: the response is
+        read as usual, then :meth:`response_closed` finds the exchange
+        unfinished and the pool closes the connection."""
+        h = self._h11
+        wait = self.expect_continue_timeout
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _error(RemoteProtocolError, "invalid response from the server", request, exc) from exc
+            if event is _NEED_DATA:
+                try:
+                    await self._stream.wait_readable(wait)
+                except TimeoutError:
+                    return None  # no answer in time: the body goes anyway
+                except OSError as exc:
+                    raise _read_failure(exc, request, read_timeout, reused) from exc
+                try:
+                    data = await self._stream.receive_some(self._read_size, read_timeout)
+                except OSError as exc:  # TimeoutError and ssl.SSLError too
+                    raise _read_failure(exc, request, read_timeout, reused) from exc
+                self._received += len(data)
+                if not data and reused:
+                    raise ServerDisconnected(_UNANSWERED, request=request, reused=True)
+                h.receive_data(data)
+                continue
+            reused = False
+            if isinstance(event, h11.InformationalResponse):
+                if event.status_code == 100:
+                    return None
+                continue  # 102, 103 ...: still waiting
+            if isinstance(event, h11.Response):
+                return event
+            if isinstance(event, h11.ConnectionClosed):
+                raise RemoteProtocolError(
+                    "the server closed the connection without sending a response", request=request
+                )
+            raise RemoteProtocolError(  # pragma: no cover - h11 sends nothing else here
+                f"unexpected {type(event).__name__} from the server", request=request
+            )
 
     async def _write(self, request: Request, data: bytes, timeout: float | None, reused: bool) -> None:
         try:

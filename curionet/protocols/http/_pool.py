@@ -24,7 +24,9 @@ without, and requires the same bookkeeping after every step.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -39,7 +41,7 @@ from ._errors import PoolTimeout, RemoteProtocolError, ServerDisconnected, Unsup
 from ._proxy import EnvProxies, check_proxy_url, open_via_proxy, proxy_headers
 from ._request import Request
 from ._response import Response
-from ._streams import open_stream
+from ._streams import open_stream, open_unix_stream
 from ._url import URL
 
 __all__ = ["ConnectionPool", "AsyncBaseTransport", "HTTPTransport", "MockTransport", "Connector"]
@@ -105,8 +107,10 @@ class ConnectionPool:
         connector: Connector | None = None,
         max_header_size: int = 65536,
         proxy_env: Mapping[str, str] | None = None,
+        expect_continue_timeout: float | None = 1.0,
     ) -> None:
         self._ssl_context = ssl_context
+        self._expect_continue_timeout = expect_continue_timeout
         self._ssl_verify: bool | str = True  # what the default context verifies with (a CA path from the env)
         self._limits = limits
         # The proxy part of a pool key is the proxy URL as a string (its
@@ -187,6 +191,7 @@ class ConnectionPool:
             max_header_size=self._max_header_size,
             absolute_form=absolute,
             proxy_headers=proxy_headers(URL(via)) if absolute else None,
+            expect_continue_timeout=self._expect_continue_timeout,
         )
         conn.key = key  # type: ignore[attr-defined]
         return conn
@@ -419,7 +424,13 @@ class HTTPTransport(AsyncBaseTransport):
     """The real transport: a :class:`ConnectionPool` with TLS settings.
 
     ``connector`` replaces how streams are opened (tests use it to count or
-    break connections); by default the Happy Eyeballs connector."""
+    break connections); by default the Happy Eyeballs connector.  ``uds``
+    (a path) sends every request over that Unix-domain socket instead (the
+    URL still gives the ``Host`` header, the TLS server name and the pool
+    key); it cannot be combined with ``connector`` or ``proxy``.
+    ``expect_continue_timeout`` is how long a request sent with
+    ``Expect: 100-continue`` waits for ``100 Continue`` before sending its
+    body anyway (``None``: no limit)."""
 
     def __init__(
         self,
@@ -432,7 +443,17 @@ class HTTPTransport(AsyncBaseTransport):
         connector: Connector | None = None,
         max_header_size: int = 65536,
         proxy_env: Mapping[str, str] | None = None,
+        uds: str | os.PathLike[str] | None = None,
+        expect_continue_timeout: float | None = 1.0,
     ) -> None:
+        self.uds = None if uds is None else os.fspath(uds)
+        if self.uds is not None:
+            if connector is not None:
+                raise ValueError("give uds= or connector=, not both")
+            if proxy is not None:
+                raise ValueError("a proxy cannot be used with uds=")
+            connector = functools.partial(open_unix_stream, self.uds)
+            proxy_env = None
         self._verify = verify
         self._cert = cert
         self._trust_env = trust_env
@@ -441,7 +462,7 @@ class HTTPTransport(AsyncBaseTransport):
             self._ctx = create_ssl_context(verify, cert)
         self.pool = ConnectionPool(
             ssl_context=self._ctx, limits=limits, proxy=proxy, connector=connector,
-            max_header_size=max_header_size, proxy_env=proxy_env,
+            max_header_size=max_header_size, proxy_env=proxy_env, expect_continue_timeout=expect_continue_timeout,
         )  # fmt: skip
         if self._ctx is None and trust_env:
             # Read now; the context itself is built on the first https request.
