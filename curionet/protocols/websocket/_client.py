@@ -27,7 +27,8 @@ class websocket_connect:  # noqa: N801 - used like a function
     is ``True``, ``False`` or a dict of ``permessage-deflate`` parameters.
     The connection and handshake must finish within ``open_timeout``
     seconds, else :class:`HandshakeError` is raised.  A refused upgrade
-    raises :class:`InvalidStatus`.  If the ``async with`` block is
+    raises :class:`InvalidStatus`, a failed TCP connection the socket's
+    ``OSError`` (``ConnectionRefusedError`` ...).  If the ``async with`` block is
     cancelled, the closing handshake takes at most
     ``shutdown_close_timeout`` seconds (not ``close_timeout``).
     """
