@@ -36,6 +36,7 @@ from ._errors import (
     InvalidStatus as InvalidStatus,
     WebSocketError as WebSocketError,
 )
+from ._frames import SPEEDUPS as SPEEDUPS  # True when the C masking loop is in use
 from ._headers import Headers as Headers, Request as Request
 from ._server import (
     WebSocketServer as WebSocketServer,

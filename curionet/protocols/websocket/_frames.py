@@ -20,6 +20,7 @@ still wsproto's to handle.
 
 from __future__ import annotations
 
+import os
 import struct
 
 __all__ = [
@@ -186,3 +187,19 @@ def _unmask_in_place(buf: bytearray, start: int, key: bytes) -> None:
     """XOR ``buf[start:]`` with the 4-byte masking *key*, in place."""
     for i in range(4):
         buf[start + i :: 4] = buf[start + i :: 4].translate(_XOR_TABLES[key[i]])
+
+
+# The one place the masking implementation is chosen: the optional C
+# extension (_speedups.c, same contract) when it was built and
+# CURIONET_NO_EXTENSIONS is not set, else the pure functions above.
+_pure_unmask, _pure_unmask_in_place = _unmask, _unmask_in_place
+#: True when the C masking loop is in use.
+SPEEDUPS = False
+if not os.environ.get("CURIONET_NO_EXTENSIONS"):
+    try:
+        from . import _speedups
+    except ImportError:
+        pass
+    else:
+        _unmask, _unmask_in_place = _speedups.unmask, _speedups.unmask_in_place  # type: ignore[assignment]
+        SPEEDUPS = True
