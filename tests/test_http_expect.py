@@ -7,7 +7,7 @@ import pytest
 from http_testing import H11Server, RawServer, memory_stream_pair, ok_app
 
 from curionet import clock, spawn
-from curionet.protocols.http import ClientSession, HTTPTransport, MockTransport, Response
+from curionet.protocols.http import ClientSession, HTTPTransport, MockTransport, RemoteProtocolError, Response
 
 BODY = b"x" * 3000
 HEAD_END = b"\r\n\r\n"
@@ -213,3 +213,32 @@ async def test_no_threshold_no_header():
     async with ClientSession(transport=MockTransport(handler)) as session:
         await session.post("http://test/", content=BODY)
     assert seen == [None]
+
+
+async def test_final_answer_head_is_bounded_by_max_header_size():
+    big_head = b"HTTP/1.1 417 Expectation Failed\r\nX-Big: " + b"a" * 3000 + b"\r\nContent-Length: 0\r\n\r\n"
+
+    def script(conn, n):
+        conn.recv_until(HEAD_END)
+        conn.send(big_head)
+        conn.wait_closed()
+
+    server = RawServer(script).start()
+    try:
+        async with ClientSession(expect_continue_timeout=30, max_header_size=1024) as session:
+            with pytest.raises(RemoteProtocolError):  # "larger than 1024 bytes" (h11 says so if split)
+                await session.post(server.url("/"), content=BODY, headers={"Expect": "100-continue"})
+    finally:
+        server.stop()
+
+
+async def test_bad_content_length_with_threshold_is_left_to_the_request():
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("expect"))
+        return Response(200)
+
+    async with ClientSession(transport=MockTransport(handler), expect_continue_threshold=10) as session:
+        await session.post("http://test/", content=BODY, headers={"Content-Length": "junk"})
+    assert seen == ["100-continue"]

@@ -249,7 +249,7 @@ class ClientSession:
         threshold = self.expect_continue_threshold
         if threshold is not None and stream is not None and "expect" not in merged:
             length = merged.get("content-length")
-            if length is None or int(length) >= threshold:
+            if length is None or not length.isdigit() or int(length) >= threshold:
                 merged["Expect"] = "100-continue"
         if timeout is not USE_SESSION_DEFAULT:
             timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)

@@ -394,6 +394,7 @@ class HTTP11Connection:
                     return None
                 continue  # 102, 103 ...: still waiting
             if isinstance(event, h11.Response):
+                self._check_head_size(event, request)
                 return event
             if isinstance(event, h11.ConnectionClosed):
                 raise RemoteProtocolError(
@@ -457,14 +458,7 @@ class HTTP11Connection:
             first = False
             reused = False  # bytes have arrived: no retry from here on
             if isinstance(event, h11.Response):
-                # h11 only bounds a head still incomplete; one that arrived
-                # whole in a single read is measured here (when it can be big).
-                if self._received > self._max_header_size and (
-                    sum(len(n) + len(v) + 4 for n, v in event.headers) > self._max_header_size
-                ):
-                    raise RemoteProtocolError(
-                        f"response headers larger than {self._max_header_size} bytes", request=request
-                    )
+                self._check_head_size(event, request)
                 return event
             if isinstance(event, h11.InformationalResponse):
                 continue
@@ -473,6 +467,14 @@ class HTTP11Connection:
                     "the server closed the connection without sending a response", request=request
                 )
             raise RemoteProtocolError(f"unexpected {type(event).__name__} from the server", request=request)
+
+    def _check_head_size(self, event: h11.Response, request: Request) -> None:
+        """h11 only bounds a head still incomplete; one that arrived whole in
+        a single read is measured here (when it can be big)."""
+        if self._received > self._max_header_size and (
+            sum(len(n) + len(v) + 4 for n, v in event.headers) > self._max_header_size
+        ):
+            raise RemoteProtocolError(f"response headers larger than {self._max_header_size} bytes", request=request)
 
     def _maybe_go_direct(self, request: Request, event: Any, headers: Headers) -> None:
         """Content-Length bodies that are large, or already fully received,
