@@ -7,7 +7,15 @@ import pytest
 from http_testing import H11Server, RawServer, memory_stream_pair, ok_app
 
 from curionet import clock, spawn
-from curionet.protocols.http import ClientSession, HTTPTransport, MockTransport, RemoteProtocolError, Response
+from curionet.protocols.http import (
+    ClientSession,
+    HTTPTransport,
+    MockTransport,
+    RemoteProtocolError,
+    Response,
+    Timeout,
+    TotalTimeout,
+)
 
 BODY = b"x" * 3000
 HEAD_END = b"\r\n\r\n"
@@ -242,3 +250,24 @@ async def test_bad_content_length_with_threshold_is_left_to_the_request():
     async with ClientSession(transport=MockTransport(handler), expect_continue_threshold=10) as session:
         await session.post("http://test/", content=BODY, headers={"Content-Length": "junk"})
     assert seen == ["100-continue"]
+
+
+async def test_timeout_while_waiting_closes_the_connection(autojump_clock):
+    opened = []
+
+    async def silent(stream):
+        while await stream.receive_some(65536):
+            pass
+
+    async def connector(host, port, **kwargs):
+        client, server_end = memory_stream_pair()
+        await spawn(silent, server_end, daemon=True)
+        opened.append(client)
+        return client
+
+    transport = HTTPTransport(connector=connector, expect_continue_timeout=None)
+    async with ClientSession(transport=transport, timeout=Timeout(5, total=3)) as session:
+        with pytest.raises(TotalTimeout):
+            await session.post("http://test/", content=BODY, headers={"Expect": "100-continue"})
+        assert transport.pool.connections == [] and transport.pool.pending_requests == 0
+        assert opened[0].closed
