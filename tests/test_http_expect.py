@@ -6,7 +6,7 @@ import h11
 import pytest
 from http_testing import H11Server, RawServer, memory_stream_pair, ok_app
 
-from curionet import clock, spawn
+from curionet import clock, sleep, spawn
 from curionet.protocols.http import (
     ClientSession,
     HTTPTransport,
@@ -271,3 +271,39 @@ async def test_timeout_while_waiting_closes_the_connection(autojump_clock):
             await session.post("http://test/", content=BODY, headers={"Expect": "100-continue"})
         assert transport.pool.connections == [] and transport.pool.pending_requests == 0
         assert opened[0].closed
+
+
+async def test_a_1xx_does_not_extend_the_wait(autojump_clock):
+    arrived = []
+
+    async def server(stream):
+        conn = h11.Connection(h11.SERVER)
+        hinted = False
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                if not hinted:
+                    hinted = True
+                    await sleep(0.6)
+                    await stream.send_all(b"HTTP/1.1 103 Early Hints\r\n\r\n")
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                conn.receive_data(data)
+            elif isinstance(event, h11.Data):
+                arrived.append(await clock())
+            elif isinstance(event, h11.EndOfMessage):
+                out = conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+                await stream.send_all(out + conn.send(h11.EndOfMessage()))
+                return
+
+    async def connector(host, port, **kwargs):
+        client, server_end = memory_stream_pair()
+        await spawn(server, server_end, daemon=True)
+        return client
+
+    async with ClientSession(transport=HTTPTransport(connector=connector)) as session:
+        start = await clock()
+        response = await session.post("http://test/", content=BODY, headers={"Expect": "100-continue"})
+        assert response.status_code == 200
+    assert arrived and arrived[0] - start == pytest.approx(1.0)

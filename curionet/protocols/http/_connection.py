@@ -25,6 +25,7 @@ from typing import Any
 import h11
 
 from ...errors import TaskTimeout
+from ...kernel.kernel import current_kernel
 from ...kernel.time import timeout_after
 from ._config import Timeout
 from ._errors import (
@@ -367,12 +368,18 @@ class HTTP11Connection:
         unfinished and the pool closes the connection."""
         h = self._h11
         wait = self.expect_continue_timeout
+        clock = None
+        if wait is not None:
+            clock = current_kernel().clock.current_time  # type: ignore[union-attr]
+            deadline = clock() + wait
         while True:
             try:
                 event = h.next_event()
             except h11.RemoteProtocolError as exc:
                 raise _error(RemoteProtocolError, "invalid response from the server", request, exc) from exc
             if event is _NEED_DATA:
+                if clock is not None:
+                    wait = max(0.0, deadline - clock())  # another 1xx does not restart the wait
                 try:
                     await self._stream.wait_readable(wait)
                 except TimeoutError:
