@@ -1,9 +1,20 @@
 """pytest support: run ``async def test_...`` functions on a fresh kernel.
 
 Registered as a pytest plugin through the ``pytest11`` entry point, so it is
-active wherever curionet is installed.  An ``async def`` test runs on its own
-:class:`~curionet.Kernel`, which is shut down afterwards (every task it left
-behind is cancelled).  Fixtures:
+active wherever curionet is installed.  It runs a test marked
+``@pytest.mark.curionet`` and, in auto mode, every other ``async def`` test
+not marked for another plugin (``asyncio``, ``anyio``, ``trio``).  The mode
+is the ``curionet_mode`` ini option or ``--curionet-mode``: ``auto`` or
+``strict`` (marked tests only); by default auto, or strict while
+pytest-asyncio or pytest-trio is installed, so that curionet takes no test
+meant for them.
+
+Such a test runs on its own :class:`~curionet.Kernel`, which is shut down
+afterwards (every task it left behind is cancelled).  The ``async def``
+fixtures it uses (``yield`` ones too) run on that same kernel: set up before
+the test body and torn down after it, in pytest's fixture order; an async
+generator fixture runs in a task of its own from its setup to its teardown.
+They must be function-scoped.  Fixtures:
 
 * ``mock_clock``: a :class:`~curionet.MockClock` that moves only by ``jump()``;
   the test's kernel runs on it.
@@ -77,16 +88,240 @@ def kernel() -> Iterator[Kernel]:
         yield k
 
 
+# ---------------------------------------------------------------------------
+# The pytest plugin: which tests run on curionet, and their async fixtures
+# ---------------------------------------------------------------------------
+
+#: The values of the ``curionet_mode`` ini option and ``--curionet-mode``.
+MODES = ("auto", "strict")
+
+# Plugins that may claim unmarked async tests (pytest-asyncio in its auto
+# mode, pytest-trio in trio_mode): while one is loaded, the default mode is
+# strict.  anyio's plugin is not one: it runs only the tests marked for it.
+_OTHER_RUNNERS = ("asyncio", "pytest_asyncio.plugin", "trio", "pytest_trio.plugin")
+# Markers by which another plugin claims a test; auto mode leaves those alone.
+_FOREIGN_MARKERS = ("asyncio", "anyio", "trio")
+
+_MODE = pytest.StashKey[str]()
+_TEST_KERNEL = pytest.StashKey[Kernel]()
+
+
+def pytest_addoption(parser: Any) -> None:
+    help = (
+        "which async tests run on curionet: 'auto' (every async def test not marked for another plugin) "
+        "or 'strict' (only tests marked @pytest.mark.curionet). "
+        "Default: auto, or strict while pytest-asyncio or pytest-trio is installed."
+    )
+    parser.addini("curionet_mode", help, default="")
+    parser.getgroup("curionet").addoption("--curionet-mode", dest="curionet_mode", default=None, help=help)
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers", "curionet: run this async test, and the async fixtures it uses, on a fresh curionet kernel"
+    )
+    mode = config.getoption("curionet_mode") or config.getini("curionet_mode")
+    if not mode:
+        others = any(config.pluginmanager.has_plugin(name) for name in _OTHER_RUNNERS)
+        mode = "strict" if others else "auto"
+    elif mode not in MODES:
+        raise pytest.UsageError(f"curionet_mode must be 'auto' or 'strict', not {mode!r}")
+    elif mode == "auto" and _asyncio_mode(config) == "auto":
+        raise pytest.UsageError(
+            "asyncio_mode = auto (pytest-asyncio) and curionet_mode = auto both claim every async test: "
+            "set one of them to strict and mark the tests that run on it"
+        )
+    config.stash[_MODE] = mode
+
+
+def _asyncio_mode(config: Any) -> str | None:
+    if not any(config.pluginmanager.has_plugin(name) for name in ("asyncio", "pytest_asyncio.plugin")):
+        return None
+    try:
+        return str(config.getoption("asyncio_mode", None) or config.getini("asyncio_mode"))
+    except ValueError:  # a pytest-asyncio without that option
+        return None
+
+
+def pytest_report_header(config: Any) -> str:
+    return f"curionet: mode={config.stash.get(_MODE, '?')}"
+
+
+def _runs_on_curionet(item: Any) -> bool:
+    """Whether the plugin runs *item*: an ``async def`` test marked
+    ``curionet``, or in auto mode one not claimed by another plugin."""
+    if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
+        return False
+    if item.get_closest_marker("curionet") is not None:
+        return True
+    if item.config.stash.get(_MODE, "auto") != "auto":
+        return False
+    if any(item.get_closest_marker(name) is not None for name in _FOREIGN_MARKERS):
+        return False
+    return "anyio_backend" not in item.fixturenames
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pycollect_makeitem(collector: Any, name: str, obj: Any) -> Any:
+    # pytest-asyncio in auto mode turns every async test into an item of its
+    # own that runs on asyncio; a test marked curionet is taken back.
+    result = yield
+    if not result:
+        return result
+    items = result if isinstance(result, list) else [result]
+    if not any(_taken_by_pytest_asyncio(item) for item in items):
+        return result
+    return [_plain_function(item) if _taken_by_pytest_asyncio(item) else item for item in items]
+
+
+def _taken_by_pytest_asyncio(item: Any) -> bool:
+    return (
+        isinstance(item, pytest.Function)
+        and type(item).__module__.startswith("pytest_asyncio")
+        and item.get_closest_marker("curionet") is not None
+    )
+
+
+def _plain_function(item: Any) -> pytest.Function:
+    plain = pytest.Function.from_parent(
+        item.parent,
+        name=item.name,
+        callspec=getattr(item, "callspec", None),
+        callobj=item.obj,
+        fixtureinfo=item._fixtureinfo,
+        keywords={k: v for k, v in item.keywords.items() if k != "asyncio"},
+        originalname=item.originalname,
+    )
+    plain.own_markers = [mark for mark in item.own_markers if mark.name != "asyncio"]
+    return plain
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
+    func = fixturedef.func
+    item = getattr(request, "_pyfuncitem", None)
+    if not (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)) or not _runs_on_curionet(item):
+        return (yield)
+    from _pytest.fixtures import resolve_fixture_function  # binds a fixture defined in a test class
+
+    # pytest runs the fixture through a synchronous stand-in, a generator
+    # (so the teardown is pytest's usual yield-fixture teardown) that drives
+    # the async fixture on the test's kernel.
+    fixturedef.func = _fixture_on_kernel(fixturedef, resolve_fixture_function(fixturedef, request), request, item)
+    try:
+        return (yield)
+    finally:
+        fixturedef.func = func
+
+
+def _fixture_on_kernel(fixturedef: Any, func: Any, request: Any, item: Any) -> Callable[..., Iterator[Any]]:
+    name, scope = fixturedef.argname, fixturedef.scope
+
+    def run_on_kernel(**kwargs: Any) -> Iterator[Any]:
+        if scope != "function":
+            pytest.fail(
+                f"async fixture {name!r} has scope {scope!r}: curionet runs each test on a kernel of its own, "
+                "so an async fixture it uses must be function-scoped",
+                pytrace=False,
+            )
+        kernel = _test_kernel(item, request)
+        if inspect.iscoroutinefunction(func):
+            yield kernel.run(functools.partial(func, **kwargs))
+            return
+        fixture = _AsyncGenFixture(name, func(**kwargs))
+        yield kernel.run(fixture.setup)
+        kernel.run(fixture.teardown)
+
+    return run_on_kernel
+
+
+def _test_kernel(item: Any, request: Any) -> Kernel:
+    """The kernel *item* runs on, made by its first async fixture; it is
+    shut down after the teardown of the last one."""
+    kernel = item.stash.get(_TEST_KERNEL, None)
+    if kernel is None:
+        # The clock must be there before the kernel is.
+        names = [name for name in ("mock_clock", "autojump_clock") if name in item.fixturenames]
+        kernel = Kernel(clock=request.getfixturevalue(names[0]) if names else None)
+        item.stash[_TEST_KERNEL] = kernel
+
+        def shut_down() -> None:
+            del item.stash[_TEST_KERNEL]
+            kernel.__exit__(None, None, None)
+
+        item.addfinalizer(shut_down)  # runs after the fixtures set up from here on are torn down
+    return kernel
+
+
+class _AsyncGenFixture:
+    """An ``async def`` fixture that yields, run in a task of its own from
+    its setup to its teardown, so that it may hold a task group, a timeout
+    or a lock across its ``yield``."""
+
+    def __init__(self, name: str, agen: Any) -> None:
+        self.name = name
+        self.agen = agen
+        self.value: Any = None
+        self.task: Task | None = None
+
+    async def setup(self) -> Any:
+        self.set_up, self.tear_down = Event(), Event()
+        self.task = await spawn(self._body, daemon=True)
+        await self.set_up.wait()
+        if self.task.terminated:  # failed before its yield
+            await _join(self.task)
+        return self.value
+
+    async def teardown(self) -> None:
+        assert self.task is not None
+        await self.tear_down.set()
+        await _join(self.task)
+
+    async def _body(self) -> None:
+        try:
+            try:
+                self.value = await self.agen.__anext__()
+            except StopAsyncIteration:
+                raise RuntimeError(f"async fixture {self.name!r} did not yield a value") from None
+        finally:
+            await self.set_up.set()
+        await self.tear_down.wait()
+        try:
+            await self.agen.__anext__()
+        except StopAsyncIteration:
+            return
+        await self.agen.aclose()
+        raise RuntimeError(f"async fixture {self.name!r} yielded more than once")
+
+
+async def _join(task: Task) -> Any:
+    """``task.join()``, raising what ended the task rather than a TaskError."""
+    try:
+        return await task.join()
+    except TaskError as e:
+        error = e.__cause__ or e
+    raise error
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: Any) -> bool | None:
-    func = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(func):
+    if not _runs_on_curionet(pyfuncitem):
         return None
     names = pyfuncitem._fixtureinfo.argnames
-    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    clock = next((v for v in kwargs.values() if isinstance(v, MockClock)), None)
-    with Kernel(clock=clock) as k:
-        k.run(functools.partial(func, **kwargs))
+    call = functools.partial(pyfuncitem.obj, **{name: pyfuncitem.funcargs[name] for name in names})
+    clock = next((v for v in call.keywords.values() if isinstance(v, MockClock)), None)
+    kernel = pyfuncitem.stash.get(_TEST_KERNEL, None)
+    if kernel is None:
+        with Kernel(clock=clock) as k:
+            k.run(call)
+    elif clock is not None and clock is not kernel.clock:
+        pytest.fail(
+            "an async fixture started the test's kernel before its clock fixture was set up: "
+            "request mock_clock or autojump_clock (or override one of them) rather than another clock fixture",
+            pytrace=False,
+        )
+    else:
+        kernel.run(call)
     return True
 
 
