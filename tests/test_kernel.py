@@ -290,14 +290,14 @@ async def test_future_wait_cancelled():
 
 async def test_call_soon_threadsafe_wakes_kernel():
     k = await _get_kernel()
-    k._init_notify()
+    k.expect_threadsafe_calls()
     evt = Event()
 
     async def setter():
         await evt.set()
 
     def from_thread():
-        k.call_soon_threadsafe(lambda: k._new_task(setter(), False))
+        k.call_soon_threadsafe(lambda: k.new_task(setter()))
 
     threading.Thread(target=from_thread).start()
     await evt.wait()
@@ -600,7 +600,7 @@ class _ScriptedPoller:
 
 @pytest.fixture
 def spin_kernel(monkeypatch):
-    import curionet.kernel.kernel as kmod
+    import curionet.kernel.poll as kmod
 
     fake = _FakeTime()
     monkeypatch.setattr(kmod, "time", fake)

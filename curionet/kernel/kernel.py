@@ -1,4 +1,4 @@
-"""The kernel: scheduler, selector loop and timer queue.
+"""The kernel: scheduler, run loop and trap dispatch.
 
 The kernel knows four things: the ready queue, the I/O poller (epoll on
 Linux), the timer heap and one wait protocol (a blocked task records what to
@@ -10,6 +10,12 @@ built outside this file on the traps in ``traps.py``.  Code above the kernel
 imports none of it: what it needs from there is a hook installed at import
 (:func:`set_run_guard`, ``task.set_thread_spawner``).
 
+This file holds the loop, the trap table and the task lifecycle.  The
+descriptor books and busy polling are in ``poll.py``, the timer heap in
+``timers.py``, the shutdown in ``shutdown.py``: mixin classes
+:class:`Kernel` inherits, so their methods are the kernel's own and cost the
+same to call.
+
 Discussion: the run loop.  Each cycle runs every task that is ready at its
 start, once each; a task that performs an immediate trap (``_get_current``,
 ``_clock``, ``_spawn`` ...) keeps running without a trip through the ready
@@ -17,62 +23,15 @@ queue.  Between cycles the kernel polls for I/O (without blocking when tasks
 are ready, or until the next timer otherwise) and fires expired timers.  When
 nothing is ready, no timer is pending and no file descriptor is registered,
 nothing can ever wake a task, and ``run()`` raises ``RuntimeError`` rather
-than hanging.
-
-I/O registrations are lazy: a file descriptor stays registered while tasks
-keep waiting on it, and an event that arrives for a descriptor nobody waits
-on any more removes the stale interest then.  The usual recv/send loop thus
-makes no epoll_ctl calls at all.
-
-Discussion: descriptors closed behind the kernel's back.  A lazy
-registration outlives the wait that made it, so the kernel's books can name
-a file that is gone: a socket closed without ``_io_release``
-(``sock._socket.close()``, ``os.close``, garbage collection) leaves epoll,
-which drops a closed file by itself, but not ``_fds``, and a new socket
-given the same number would wait on interest epoll no longer has, forever.
-So each entry also remembers *who* registered it: curionet's sockets and
-streams pass their descriptor as an ``int`` subclass of their own
-(``io._FdToken``), and a wait by another token on the same number takes
-the slow path (``_io_register``): ``EPOLL_CTL_MOD`` succeeds if the number
-still names the registered file (a stream and its socket, a TLS wrapper);
-``ENOENT`` means the number was reused, so the stale waiters get
-``ClosedResourceError`` and the new file is registered; ``EBADF`` means
-nothing is open there, and the wait fails with ``ClosedResourceError``.
-The common case (the same object waiting again) costs one identity test.
-Plain integers carry no owner: equal numbers count as one owner, so a
-caller waiting on raw descriptors must ``_io_release`` them before closing.
-
-Discussion: busy polling.  When nothing is ready to run, the kernel has to
-wait for I/O.  Blocking in ``epoll_wait`` puts the thread (and often the CPU)
-to sleep, and waking it again costs tens of microseconds on a virtual
-machine, more than a Python echo server spends on a whole message.  So a
-kernel that sent something since it last went idle (a request, a reply: an
-answer or the next request is due) first polls without blocking for up to
-``busy_poll`` seconds (100 us) and blocks only if nothing arrived: the idea
-of Linux's ``SO_BUSY_POLL`` and of Go's spinning scheduler.  With a fast
-peer the answer arrives during the spin and the round trip skips the sleep
-and the wake-up entirely.  A kernel that only received (a bulk download)
-sleeps at once: spinning between the bursts of a stream costs more CPU than
-it saves.  A spin that finds nothing backs off: the next 1, 2, 4 ...
-64 idle waits block at once, and only short waits (under 1 ms) count down
-those skips, so a quiet server stops spinning after one window and traffic
-the window does not fit wastes at most one window in 64 waits.  Spinning
-releases the GIL on every poll, and a spin is at most one window long, so a
-worker thread the kernel waits for is never held up for longer.
-``Kernel(busy_poll=0)`` (or ``CURIONET_BUSY_POLL=0`` in the environment)
-turns it off; a mock clock never spins.
+than hanging.  (I/O registrations are lazy, and a descriptor closed behind
+the kernel's back is detected: see ``poll.py``.)
 """
 
 from __future__ import annotations
 
-import errno
 import heapq
-import logging
-import os
 import select
-import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -90,125 +49,18 @@ from ..errors import (
 from . import traps
 from .activation import Activation
 from .clock import Clock, SystemClock
-from .task import BLOCKED, DEADLINE_DUE, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
+from .poll import _IOMixin, send_hint
+from .shutdown import _ShutdownMixin
+from .task import BLOCKED, READY, RUNNING, TERMINATED, Task, instantiate_coroutine
+from .timers import _TimerMixin
 
-__all__ = ["Kernel", "run", "Activation"]
-
-log = logging.getLogger("curionet")
+__all__ = ["Kernel", "run", "Activation", "send_hint"]
 
 _local = threading.local()
-
-_EV_READ = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
-_EV_WRITE = select.POLLOUT | select.POLLERR | select.POLLHUP
-_POLLIN = select.POLLIN
-_POLLOUT = select.POLLOUT
-
-#: Default busy-poll window in seconds (see the module's Discussion).
-BUSY_POLL = 100e-6
-_sched_yield = getattr(os, "sched_yield", lambda: None)
-# An idle wait this short counts as request/response traffic worth spinning for.
-_SPIN_SHORT = 1e-3
-
-#: Default ``shutdown_timeout`` in seconds (see ``Kernel._shutdown``).
-SHUTDOWN_TIMEOUT = 5.0
-# A task still running this long after its cancellation at shutdown is
-# cancelled again; the delay doubles up to _RECANCEL_MAX.
-_RECANCEL_FIRST = 0.5
-_RECANCEL_MAX = 2.0
 
 # Sentinels returned by trap handlers.
 _SUSPEND = object()  # the task is blocked (or was rescheduled)
 _THROW = object()  # raise Kernel._throw_exc into the task right away
-
-
-class _SendHint:
-    """The busy-poll hint.  ``sent`` is set by every send (sockets, streams,
-    worker hand-offs) and cleared by the loop each time it goes idle: a
-    kernel that sent something since it last went idle (a request, or a
-    server's reply) expects an answer or the next request soon and
-    busy-polls for it; one that only received (a bulk download) sleeps at
-    once (see the module's Discussion on busy polling).  There is one per
-    process, shared by kernels running in other threads: it is only a hint,
-    and a wrong guess costs one spin or one sleep, never correctness."""
-
-    __slots__ = ("sent",)
-
-    def __init__(self) -> None:
-        self.sent = False
-
-
-send_hint = _SendHint()
-
-
-class _Poller:
-    """epoll where the platform has it, ``poll()`` elsewhere; one API."""
-
-    def __init__(self) -> None:
-        if hasattr(select, "epoll"):
-            self._p: Any = select.epoll()
-            self._ms = False
-        else:  # pragma: no cover - non-Linux
-            self._p = select.poll()
-            self._ms = True
-
-    def modify(self, fd: int, mask: int) -> None:
-        """``EPOLL_CTL_MOD``: ``FileNotFoundError`` if *fd*'s current file is
-        not registered (it was closed and the number reused)."""
-        self._p.modify(fd, mask)
-
-    def set(self, fd: int, mask: int, old: int) -> None:
-        p = self._p
-        if mask == 0:
-            try:
-                p.unregister(fd)
-            except (OSError, KeyError, ValueError):
-                pass
-        elif old == 0:
-            try:
-                p.register(fd, mask)
-            except FileExistsError:
-                p.modify(fd, mask)
-        else:
-            try:
-                p.modify(fd, mask)
-            except FileNotFoundError:  # fd was closed and reused behind our back
-                p.register(fd, mask)
-
-    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        if self._ms:  # pragma: no cover
-            return self._p.poll(None if timeout is None else timeout * 1000.0)  # type: ignore[no-any-return]
-        return self._p.poll(-1 if timeout is None else timeout)  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        if not self._ms:
-            self._p.close()
-
-
-class _IOWait:
-    """Undo record for a task blocked in ``_read_wait``/``_write_wait``."""
-
-    __slots__ = ("_kernel",)
-
-    def __init__(self, kernel: Kernel) -> None:
-        self._kernel = kernel
-
-    def _discard(self, task: Task) -> None:
-        fd, which = task._wait_data
-        st = self._kernel._fds.get(fd)
-        if st is not None and st[which] is task:
-            st[which] = None
-
-
-class _SleepWait:
-    """Undo record for a sleeping task: its heap entry just goes stale."""
-
-    __slots__ = ("_kernel",)
-
-    def __init__(self, kernel: Kernel) -> None:
-        self._kernel = kernel
-
-    def _discard(self, task: Task) -> None:
-        self._kernel._stale_timers += 1
 
 
 class _FutureWait:
@@ -237,7 +89,7 @@ class _Placeholder:
 _PLACEHOLDER = _Placeholder()
 
 
-class Kernel:
+class Kernel(_IOMixin, _TimerMixin, _ShutdownMixin):
     """A curionet kernel.  Reusable across several :meth:`run` calls.
 
     ``clock`` is the clock every sleep and timeout reads (default: the
@@ -268,61 +120,31 @@ class Kernel:
         shutdown_timeout: float | None = None,
     ) -> None:
         self._clock = clock if clock is not None else SystemClock()
-        if shutdown_timeout is None:
-            shutdown_timeout = float(os.environ.get("CURIONET_SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT))
-        if not shutdown_timeout >= 0:
-            raise ValueError("shutdown_timeout must be >= 0")
-        self._shutdown_timeout = shutdown_timeout
-        self._shutdown_now = False  # set by a second Ctrl-C: abandon, do not wait
-        if busy_poll is None:
-            busy_poll = float(os.environ.get("CURIONET_BUSY_POLL", BUSY_POLL))
-        if busy_poll < 0:
-            raise ValueError("busy_poll must be >= 0")
-        # Spinning reads the real clock: never with a mock clock.
-        self._busy_poll = busy_poll if isinstance(self._clock, SystemClock) else 0.0
-        self._spin_skip = 0  # idle waits to go before spinning again
-        self._spin_backoff = 1
         self._now: Callable[[], float] = self._clock.current_time
         self._taskcls = taskcls
         self._ready: deque[Task] = deque()
         self._tasks: dict[int, Task] = {}
         self._task_ids = count(1)
         self._current: Task | None = None
-        self._timers: list[tuple[float, int, Task, bool]] = []
-        self._timer_seq = count()
-        self._stale_timers = 0
-        self._poller = _Poller()
-        self._fds: dict[int, list[Any]] = {}  # fd -> [reader, writer, registered mask, owner token]
-        self._io_wait = _IOWait(self)
-        self._sleep_wait = _SleepWait(self)
+        self._main_task: Task | None = None
         self._throw_exc: BaseException | None = None
         self._max_select_timeout = max_select_timeout
-        # Cross-thread wake-up: a socketpair plus a queue of callbacks.
-        self._notify_sock: tuple[socket.socket, socket.socket] | None = None
         self._threadsafe_calls: deque[Callable[[], Any]] = deque()
         self._running = False
-        self._closed = False
-        self._shutdown_callbacks: list[Callable[[], Any]] = []
         #: Worker pools kept by this kernel, by name (see :meth:`register_pool`).
         self.pools: dict[str, Any] = {}
-        self._main_task: Task | None = None
-        acts = []
-        if debug is True:  # Curio's default debugging: trace every scheduling event
-            from ..debug import schedtrace
-
-            debug = schedtrace
-        for group in (debug, activations):
-            if group is None or group is False:
-                continue
-            if not isinstance(group, (list, tuple)):
-                group = [group]
-            for a in group:
-                acts.append(a() if isinstance(a, type) else a)
-        self._activations: list[Any] = acts
-        for a in acts:
+        self._init_shutdown(shutdown_timeout)
+        # Spinning reads the real clock: never with a mock clock.
+        self._init_io(busy_poll, spin=isinstance(self._clock, SystemClock))
+        self._init_timers()
+        self._activations: list[Any] = _make_activations(debug, activations)
+        for a in self._activations:
             a.activate(self)
-        self._handlers: list[Callable[[Task, tuple[Any, ...]], Any]] = [None] * 14  # type: ignore[list-item]
-        h = self._handlers
+        self._handlers = self._trap_table()
+
+    def _trap_table(self) -> list[Callable[[Task, tuple[Any, ...]], Any]]:
+        """The dispatch table: trap kind (``traps.T_*``) -> handler."""
+        h: list[Callable[[Task, tuple[Any, ...]], Any]] = [None] * 14  # type: ignore[list-item]
         h[traps.T_SCHEDULE] = self._trap_schedule
         h[traps.T_SLEEP] = self._trap_sleep
         h[traps.T_IO_WAIT] = self._trap_io_wait
@@ -337,6 +159,7 @@ class Kernel:
         h[traps.T_UNSET_TIMEOUT] = self._trap_unset_timeout
         h[traps.T_CLOCK] = self._trap_clock
         h[traps.T_SPAWN] = self._trap_spawn
+        return h
 
     # ------------------------------------------------------------------
     # Public API
@@ -518,6 +341,7 @@ class Kernel:
         finally:
             try:
                 if shutdown:
+                    _local.kernel = self  # the shutdown runs tasks (see shutdown.py)
                     self._shutdown()
             finally:
                 self._running = False
@@ -581,131 +405,9 @@ class Kernel:
         task._waitq = waitq
         return _SUSPEND
 
-    def _shutdown(self) -> None:
-        """Cancel every remaining task, let them finish, close resources.
-
-        Discussion: tasks that refuse to finish.  A task may catch its
-        cancellation and carry on.  One still running ``_RECANCEL_FIRST``
-        seconds after it was cancelled is named in a warning (the
-        ``curionet`` logger) with the place it waits at, and cancelled again
-        at whatever blocking call it has reached; again after twice that
-        delay, and so on (at most ``_RECANCEL_MAX`` apart).  Whatever is
-        still running ``shutdown_timeout`` seconds after the shutdown began
-        is abandoned with a second warning: its coroutine is closed and
-        ``run()`` returns.  An exception out of the wait (a Ctrl-C or
-        SIGTERM: see ``signal._run_guard``) abandons the rest at once.  The
-        kernel is closed in every case, so ``__exit__`` does not run the
-        shutdown a second time.  So does ``_shutdown_now``, set when a signal
-        ends ``run()`` while the main task still cleans up."""
-        reaper = None
-        try:
-            if self._tasks and not self._shutdown_now:
-                _local.kernel = self
-                reaper = self._new_task(self._reap(), daemon=True)
-                reaper.name = "kernel shutdown"
-                self._loop(reaper)
-        except BaseException as e:
-            self._warn_abandoned(f"interrupted by {type(e).__name__}", reaper)
-            raise
-        else:
-            if self._shutdown_now:
-                self._warn_abandoned("cut short by a signal", reaper)
-        finally:
-            try:
-                self._abandon()
-                for cb in self._shutdown_callbacks:
-                    try:
-                        cb()
-                    except Exception:  # pragma: no cover - defensive
-                        log.exception("kernel shutdown callback failed")
-            finally:
-                self._poller.close()
-                if self._notify_sock is not None:
-                    for s in self._notify_sock:
-                        s.close()
-                    self._notify_sock = None
-                self._closed = True
-
-    async def _reap(self) -> None:
-        """The shutdown task: cancel every other task until none is left
-        (see :meth:`_shutdown`)."""
-        from .time import ignore_after
-
-        me = await traps._get_current()
-        now = self._now
-        deadline = now() + self._shutdown_timeout
-        delay = _RECANCEL_FIRST
-        cancels: dict[Task, int] = {}
-
-        async def wait_all(tasks: list[Task]) -> None:
-            for t in tasks:
-                await t.wait()
-
-        # Loop: cleanup code may spawn new tasks while we wait.
-        while True:
-            others = [t for t in self.tasks() if t is not me]
-            if not others:
-                return
-            for t in others:
-                if not t._cancel_requested:
-                    cancels[t] = 1
-                    await traps._cancel_task(t, None)
-            async with ignore_after(max(0.0, min(delay, deadline - now()))) as waited:
-                await wait_all(others)
-            if self._shutdown_now:
-                return  # _shutdown() abandons the rest
-            if not waited.expired:
-                continue
-            stubborn = [t for t in others if not t.terminated]
-            if now() >= deadline:
-                for t in stubborn:
-                    log.warning("kernel shutdown: abandoning %s, still running after %d cancellations "
-                                "and %g s (shutdown_timeout)", _describe(t), cancels.get(t, 1),
-                                self._shutdown_timeout)  # fmt: skip
-                return
-            for t in stubborn:
-                if cancels.setdefault(t, 1) == 1:  # (or cancelled before the shutdown)
-                    log.warning("kernel shutdown: %s ignored its cancellation; cancelling it again",
-                                _describe(t))  # fmt: skip
-                cancels[t] += 1
-                await traps._cancel_task(t, None)
-            delay = min(2 * delay, _RECANCEL_MAX)
-
-    def _warn_abandoned(self, why: str, reaper: Task | None) -> None:
-        left = [t for t in self.tasks() if t is not reaper]
-        if left:
-            log.warning("kernel shutdown %s: abandoning %s", why, "; ".join(_describe(t) for t in left))
-
-    def _abandon(self) -> None:
-        """Forget the tasks left after a shutdown: close their coroutines
-        (``GeneratorExit`` runs their ``finally`` blocks; one that awaits in
-        there can no longer block, and its error is ignored)."""
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        self._ready.clear()
-        for t in tasks:
-            t._state = TERMINATED
-            t._reason = "TERMINATED"
-            t.terminated = True
-            try:
-                t.coro.close()
-            except Exception:
-                pass
-
     # ------------------------------------------------------------------
     # Cross-thread wake-ups (used by threads, signals, futures)
     # ------------------------------------------------------------------
-    def _init_notify(self) -> None:
-        if self._notify_sock is None:
-            r, w = socket.socketpair()
-            r.setblocking(False)
-            w.setblocking(False)
-            self._notify_sock = (r, w)
-            fd = r.fileno()
-            st = self._fds.setdefault(fd, [None, None, 0, fd])
-            st[2] = select.POLLIN
-            self._poller.set(r.fileno(), select.POLLIN, 0)
-
     def call_soon_threadsafe(self, func: Callable[[], Any]) -> None:
         """Run ``func()`` in the kernel thread at its next cycle (callable
         from any thread; ``func`` must not block)."""
@@ -845,156 +547,6 @@ class Kernel:
             if one_cycle or (main is not None and main.terminated):
                 return
 
-    def _idle_poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        """Wait for I/O with no task ready: if something was sent since the
-        last wait, spin for up to ``busy_poll`` seconds first unless recent
-        spins failed, then block.
-
-        A failed spin skips the next 1, 2, 4 ... 64 spins (reset by a spin
-        that succeeds), and only idle waits shorter than ``_SPIN_SHORT``
-        count towards those skips, so a quiet kernel stops spinning after
-        one try and traffic that does not fit the window wastes at most one
-        window every 64 waits."""
-        window = self._busy_poll
-        sent = send_hint.sent
-        send_hint.sent = False
-        if not sent or (timeout is not None and timeout <= window):
-            # Only receives since the last wait (no answer is due, as between
-            # the bursts of a download), or a timer is due within the
-            # window: just wait.
-            return self._poller.poll(timeout)
-        poll = self._poller.poll
-        if self._spin_skip:
-            start = time.monotonic()
-            events = poll(timeout)
-            if events and time.monotonic() - start <= _SPIN_SHORT:
-                self._spin_skip -= 1
-            return events
-        end = time.monotonic() + window
-        while True:
-            events = poll(0.0)
-            if events:
-                self._spin_backoff = 1
-                return events
-            if time.monotonic() >= end:
-                break
-            _sched_yield()  # let a runnable peer on this CPU have it
-        self._spin_skip = self._spin_backoff
-        self._spin_backoff = min(2 * self._spin_backoff, 64)
-        return poll(None if timeout is None else timeout - window)
-
-    def _dispatch_io(self, events: list[tuple[int, int]]) -> None:
-        fds = self._fds
-        ready = self._ready
-        notify = self._notify_sock
-        notify_fd = notify[0].fileno() if notify is not None else -1
-        for fd, ev in events:
-            if fd == notify_fd:
-                try:
-                    while notify[0].recv(4096):  # type: ignore[index]
-                        pass
-                except OSError:
-                    pass
-                continue
-            st = fds.get(fd)
-            if st is None:
-                continue
-            drop = 0
-            if ev & _EV_READ:
-                task = st[0]
-                if task is not None:
-                    st[0] = None
-                    task._waitq = None
-                    task._next_value = None
-                    task._state = READY
-                    task._reason = "READY"
-                    ready.append(task)
-                elif st[2] & _POLLIN:
-                    drop = _POLLIN
-            if ev & _EV_WRITE:
-                task = st[1]
-                if task is not None:
-                    st[1] = None
-                    task._waitq = None
-                    task._next_value = None
-                    task._state = READY
-                    task._reason = "READY"
-                    ready.append(task)
-                elif st[2] & _POLLOUT:
-                    drop |= _POLLOUT
-            if drop:
-                # Lazy unregistration: interest stays registered while tasks
-                # keep waiting; an event nobody waits for any more drops it.
-                new = st[2] & ~drop
-                try:
-                    self._poller.set(fd, new, st[2])
-                except OSError:  # the fd was closed behind our back
-                    self._io_forget(fd, None, f"fd {fd} was closed while a task waited on it")
-                    continue
-                if new:
-                    st[2] = new
-                else:
-                    del fds[fd]
-
-    def _fire_timers(self, current: float) -> None:
-        timers = self._timers
-        while timers and timers[0][0] <= current:
-            _, seq, task, is_timeout = heapq.heappop(timers)
-            if is_timeout:
-                if task._timeout_seq != seq:
-                    self._stale_timers -= 1
-                    continue
-                task._timeout_seq = None
-                # Every deadline up to now is due: its timer is never
-                # re-armed; the task settles it as the timeout is raised.
-                for entry in task._deadlines or ():
-                    if entry[0] <= current and not entry[1]:
-                        entry[1] = DEADLINE_DUE
-                exc = TaskTimeout(current)
-                if task._state == BLOCKED and task.allow_cancel:
-                    self._cancel(task, exc)
-                    task._timeout_raised(exc)
-                elif task.cancel_pending is None:
-                    task.cancel_pending = exc
-                self._arm_timeout(task)
-            else:
-                if task._waitq is self._sleep_wait and task._wait_data == seq:
-                    task._waitq = None
-                    self._reschedule(task, current)
-                else:
-                    self._stale_timers -= 1
-
-    def _compact_timers(self) -> None:
-        live = []
-        for entry in self._timers:
-            _, seq, task, is_timeout = entry
-            if is_timeout:
-                if task._timeout_seq == seq:
-                    live.append(entry)
-            elif task._waitq is self._sleep_wait and task._wait_data == seq:
-                live.append(entry)
-        heapq.heapify(live)
-        self._timers[:] = live
-        self._stale_timers = 0
-
-    def _arm_timeout(self, task: Task) -> None:
-        """(Re)arm the timer for the earliest unfired deadline of *task*."""
-        best = None
-        for deadline, fired in task._deadlines or ():
-            if not fired and (best is None or deadline < best):
-                best = deadline
-        old = task._timeout_seq
-        if best is None:
-            if old is not None:
-                self._stale_timers += 1
-                task._timeout_seq = None
-            return
-        if old is not None:
-            self._stale_timers += 1
-        seq = next(self._timer_seq)
-        task._timeout_seq = seq
-        heapq.heappush(self._timers, (best, seq, task, True))
-
     # ------------------------------------------------------------------
     # Trap handlers: handler(task, request) -> value | _SUSPEND | _THROW
     # ------------------------------------------------------------------
@@ -1043,68 +595,6 @@ class Kernel:
             st[which] = task
             task._wait_data = (fd, which)
         return r
-
-    def _io_register(self, task: Task, fd: int, st: list[Any], bit: int) -> None:
-        """Slow path of an I/O wait: add *bit* to the interest registered for
-        *fd*, and re-register *fd* when another owner token waits on it."""
-        owner, mask = st[3], st[2]
-        new = mask | bit
-        poller = self._poller
-        try:
-            if owner is fd or (type(owner) is int and type(fd) is int):
-                if new != mask:
-                    poller.set(fd, new, mask)
-            elif mask:
-                try:
-                    poller.modify(fd, new)  # the same open file (a stream of a socket, a TLS wrapper)
-                except FileNotFoundError:
-                    # epoll has no such file at this number: the registered
-                    # one was closed and the number reused.
-                    for w in (0, 1):
-                        waiter = st[w]
-                        if waiter is not None:
-                            st[w] = None
-                            waiter._waitq = None
-                            self._reschedule(waiter, None, ClosedResourceError(
-                                f"fd {fd} was closed (and reused) while a task waited on it"))  # fmt: skip
-                    poller.set(fd, new, 0)
-            else:
-                poller.set(fd, new, 0)
-        except OSError as e:
-            if e.errno == errno.EBADF:
-                self._io_forget(fd, task, f"fd {fd} was closed while a task waited on it")
-                raise ClosedResourceError(f"fd {fd} is not open") from e
-            if st[2] == 0 and st[0] is None and st[1] is None:
-                del self._fds[fd]  # nothing registered: keep no books (EPERM: a regular file)
-            raise
-        st[2] = new
-        st[3] = fd
-
-    def _io_forget(self, fd: int, task: Task | None, why: str) -> None:
-        """Drop *fd* from the books and the poller; wake its waiters (other
-        than *task*) with ``ClosedResourceError(why)``."""
-        st = self._fds.pop(fd, None)
-        if st is not None:
-            if st[2]:
-                self._poller.set(fd, 0, st[2])
-            for waiter in st[:2]:
-                if waiter is not None and waiter is not task:
-                    waiter._waitq = None
-                    self._reschedule(waiter, None, ClosedResourceError(why))
-
-    def _trap_io_release(self, task: Task, req: Any) -> Any:
-        fileobj = req[1]
-        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        self._io_forget(fd, task, f"fd {fd} was closed while a task waited on it")
-        return None
-
-    def _trap_io_waiting(self, task: Task, req: Any) -> Any:
-        fileobj = req[1]
-        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        st = self._fds.get(fd)
-        if st is None:
-            return (None, None)
-        return (st[0], st[1])
 
     def _trap_future_wait(self, task: Task, req: Any) -> Any:
         fut, event = req[1], req[2]
@@ -1174,49 +664,24 @@ class Kernel:
     def _trap_spawn(self, task: Task, req: Any) -> Any:
         return self._new_task(req[1], req[2])
 
-    def _trap_set_timeout(self, task: Task, req: Any) -> Any:
-        seconds = req[1]
-        deadline = float("inf") if seconds is None else self._now() + seconds
-        entry = [deadline, False]
-        if task._deadlines is None:
-            task._deadlines = [entry]
-        else:
-            task._deadlines.append(entry)
-        current = None
-        if task._timeout_seq is not None:
-            for d, fired in task._deadlines[:-1]:
-                if not fired and (current is None or d < current):
-                    current = d
-        if current is None or deadline < current:
-            self._arm_timeout(task)
-        return deadline
 
-    def _trap_unset_timeout(self, task: Task, req: Any) -> Any:
-        deadline = req[1]
-        stack = task._deadlines
-        if stack:
-            for i in range(len(stack) - 1, -1, -1):
-                if stack[i][0] == deadline:
-                    del stack[i]
-                    break
-        # A pending timeout stays pending while the deadline of an enclosing
-        # block is due.  Otherwise it belonged to the block that is ending
-        # and could not be delivered (cancellation was disabled, or the task
-        # never blocked again): it is dropped.
-        pending = task.cancel_pending
-        if isinstance(pending, TaskTimeout):
-            if not any(state == DEADLINE_DUE for _, state in stack or ()):
-                task.cancel_pending = None
-        if not stack:
-            task._deadlines = None
-        self._arm_timeout(task)
-        return self._now()
+def _make_activations(debug: Any, activations: Any) -> list[Any]:
+    """The activation objects for ``Kernel(debug=..., activations=...)``:
+    each argument is one activation or a list of them, a class is
+    instantiated, and ``debug=True`` means Curio's default tracing."""
+    acts = []
+    if debug is True:
+        from ..debug import schedtrace
 
-
-def _describe(task: Task) -> str:
-    filename, lineno = task.where()
-    where = f" at {filename}:{lineno}" if filename else ""
-    return f"task {task.id} ({task.name}){where}"
+        debug = schedtrace
+    for group in (debug, activations):
+        if group is None or group is False:
+            continue
+        if not isinstance(group, (list, tuple)):
+            group = [group]
+        for a in group:
+            acts.append(a() if isinstance(a, type) else a)
+    return acts
 
 
 def run(corofunc: Any, *args: Any, debug: Any = None, selector: Any = None,
@@ -1259,6 +724,3 @@ def set_run_guard(guard: Callable[[Kernel, bool], AbstractContextManager[Any]] |
 def current_kernel() -> Kernel | None:
     """The kernel running in this thread, or ``None``."""
     return getattr(_local, "kernel", None)
-
-
-_ = (os, RUNNING)
