@@ -57,6 +57,8 @@ __all__ = [
     "websocket_handler", "websocket_server",
     # signal
     "SignalEvent", "SignalQueue",
+    # supervisor
+    "serve",
     # thread
     "AWAIT", "AsyncThread", "async_thread", "spawn_thread",
     # universal
@@ -187,6 +189,7 @@ from .protocols.websocket import (  # WebSocket client and server
     websocket_server as websocket_server,
 )
 from .signal import SignalEvent as SignalEvent, SignalQueue as SignalQueue  # Unix signals for tasks
+from .supervisor import serve as serve  # worker processes sharing a port, supervised
 
 # -- later layers register their public names below, one block per module --
 from .thread import (  # threads that can await

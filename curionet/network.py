@@ -24,11 +24,12 @@ import errno
 import logging
 import socket as _stdsocket
 import ssl as _ssl
+from collections.abc import Callable
 from typing import Any
 
 from .errors import CancelledError
 from .kernel.io import Socket
-from .kernel.lowlevel import get_current
+from .kernel.lowlevel import get_current, get_kernel
 from .kernel.task import Task, spawn
 from .kernel.time import sleep
 from .ssl import _stdlib_context, _wrap
@@ -162,22 +163,63 @@ async def _serve_client(client: Socket, addr: Any, handler: Any, ctx: _ssl.SSLCo
         clients.discard(await get_current())
 
 
+class _Serving:
+    """One :func:`run_server` in progress, as :func:`_stop_accepting` sees it."""
+
+    __slots__ = ("sock", "kernel", "task", "draining")
+
+    def __init__(self, sock: Socket, kernel: Any, task: Task) -> None:
+        self.sock = sock
+        self.kernel = kernel
+        self.task = task
+        self.draining = False
+
+
+# Every run_server() running in this process, and a hook called with the
+# listening socket when one starts accepting: curionet.supervisor uses both
+# to report a worker ready and to drain it (stop accepting, let the open
+# connections finish).
+_serving: set[_Serving] = set()
+_on_listen: Callable[[Socket], None] | None = None
+
+
+async def _stop_accepting() -> list[Task]:
+    """Close the listening socket of every :func:`run_server` running on
+    this kernel; each then waits for its open connections to end and
+    returns.  Returns their server tasks."""
+    kernel = await get_kernel()
+    tasks = []
+    for serving in [s for s in _serving if s.kernel is kernel and not s.draining]:
+        serving.draining = True
+        tasks.append(serving.task)
+        await serving.sock.close()  # the accept() blocked on it raises ClosedResourceError
+    return tasks
+
+
 async def run_server(sock: Socket, client_connected_task: Any, ssl: Any = None) -> None:
     """Serve on the listening socket *sock*: accept connections and run
     ``client_connected_task(client, addr)`` for each in its own task.
 
     *ssl* is an ``SSLContext`` (curionet's or the stdlib's) for a TLS
     server.  Runs until cancelled; then the listening socket and every
-    client connection are closed before it returns."""
+    client connection are closed before it returns.  In a worker of
+    :func:`curionet.serve` that is shutting down, it stops accepting, waits
+    for its connections to end, and returns."""
     if not isinstance(sock, Socket):
         sock = Socket(sock)
     ctx = _stdlib_context(ssl) if ssl else None
     clients: set[Task] = set()
+    serving = _Serving(sock, await get_kernel(), await get_current())
+    _serving.add(serving)
     try:
-        while True:
+        if _on_listen is not None:
+            _on_listen(sock)
+        while not serving.draining:
             try:
                 client, addr = await sock.accept()
             except OSError as e:
+                if serving.draining:
+                    break
                 if e.errno in _OUT_OF_RESOURCES:
                     log.warning("accept() failed (%s); pausing %.2f s", e, EMFILE_PAUSE)
                     await sleep(EMFILE_PAUSE)
@@ -191,7 +233,14 @@ async def run_server(sock: Socket, client_connected_task: Any, ssl: Any = None) 
                 await client.close()
                 raise
             clients.add(task)
+        # Draining: no new connections; the open ones end on their own (or
+        # the server is cancelled, below).
+        while clients:
+            first = next(iter(clients))
+            await first.wait()
+            clients.discard(first)
     finally:
+        _serving.discard(serving)
         await sock.close()
         while clients:
             pending = list(clients)

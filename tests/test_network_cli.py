@@ -1,4 +1,5 @@
-"""``python -m curionet echo``: plain, TLS and multi-worker runs as real processes."""
+"""``python -m curionet echo``: plain, TLS and multi-worker runs as real processes,
+and their graceful drain on SIGINT."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -35,9 +37,17 @@ def _stop(proc: subprocess.Popen) -> None:
     assert "Traceback" not in err and "ResourceWarning" not in err, err
 
 
+def _refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_echo_cli_serves_and_stops_cleanly_on_sigint(workers):
-    proc, port = _start("--workers", workers)
+def test_echo_cli_serves_and_drains_on_sigint(workers):
+    proc, port = _start("--workers", workers, "--grace", "30")
     try:
         idle = socket.create_connection(("127.0.0.1", port), timeout=10)
     except BaseException:
@@ -45,16 +55,34 @@ def test_echo_cli_serves_and_stops_cleanly_on_sigint(workers):
         proc.communicate()
         raise
     try:
-        for i in range(6):
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                s.sendall(b"hello %d" % i)
-                assert s.recv(100) == b"hello %d" % i
-        idle.sendall(b"still here")
-        assert idle.recv(100) == b"still here"
-    finally:
+        with idle:
+            for i in range(6):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"hello %d" % i)
+                    assert s.recv(100) == b"hello %d" % i
+            proc.send_signal(signal.SIGINT)
+            # Draining: no new connection is accepted, the open one is served.
+            deadline = time.monotonic() + 10
+            while not _refused(port):
+                assert time.monotonic() < deadline, "still accepting after SIGINT"
+                time.sleep(0.02)
+            idle.sendall(b"still here")
+            assert idle.recv(100) == b"still here"
+            assert proc.poll() is None
+        # Its last connection closed, the server exits at once (not after the grace).
         _stop(proc)
-    # The server closed the connection that was still open when it stopped.
-    with idle:
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_echo_cli_closes_connections_left_after_the_grace():
+    proc, port = _start("--workers", "2", "--grace", "0.2")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
+        idle.sendall(b"ping")
+        assert idle.recv(100) == b"ping"
+        _stop(proc)
         assert idle.recv(100) == b""
 
 

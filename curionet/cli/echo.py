@@ -1,26 +1,28 @@
 """``python -m curionet echo``: a TCP echo server, optionally TLS, optionally
 one process per core.
 
-``--workers N`` starts N worker processes that each run their own kernel and
-their own listening socket on the same port (``SO_REUSEPORT``); the operating
-system spreads new connections across them.  ``--tls`` serves TLS with
-``--certfile``/``--keyfile``, or with a throw-away certificate made by
-``trustme`` (when installed) whose CA is written to ``--ca-out`` so clients can
-trust it.  SIGINT or SIGTERM stops the server (and every worker) cleanly.
+The server runs under :func:`curionet.serve`: ``--workers N`` (default 1)
+worker processes each run their own kernel and their own listening socket on
+the same port (``SO_REUSEPORT``), the operating system spreads new
+connections across them, and a worker that crashes is replaced.  ``--tls``
+serves TLS with ``--certfile``/``--keyfile``, or with a throw-away
+certificate made by ``trustme`` (when installed) whose CA is written to
+``--ca-out`` so clients can trust it.  SIGINT or SIGTERM drains: no new
+connections, the open ones get ``--grace`` seconds to finish, then every
+process exits.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import socket
 import ssl
+import sys
 from typing import Any
 
-from .. import run
 from ..kernel.io import Socket
-from ..network import run_server, tcp_server_socket
+from ..network import tcp_server
+from ..supervisor import _reserve_port, serve
 
 
 async def echo_client(client: Socket, addr: Any) -> None:
@@ -56,81 +58,30 @@ def _family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _serve(args: Any, ctx: ssl.SSLContext | None, reuse_port: bool, ready_fd: int | None = None) -> int:
-    sock = tcp_server_socket(args.host, args.port, family=_family(args.host), backlog=args.backlog,
-                             reuse_port=reuse_port)  # fmt: skip
-    if ready_fd is None:
-        print(f"echo server listening on {args.host}:{sock.getsockname()[1]}", flush=True)
-    else:
-        # A worker: tell the parent this socket is listening, so it announces
-        # the port only once every worker can take connections.
-        os.write(ready_fd, b"!")
-        os.close(ready_fd)
-
-    # run() turns SIGINT/SIGTERM into a cancellation of the server task, which
-    # closes the listening socket and every client before returning.
-    try:
-        run(run_server, sock, echo_client, ctx)
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    return 0
+async def _serve(host: str, port: int, ctx: ssl.SSLContext | None, backlog: int) -> None:
+    await tcp_server(host, port, echo_client, family=_family(host), backlog=backlog, ssl=ctx, reuse_port=True)
 
 
 def _main(args: Any) -> int:
     ctx = _tls_context(args)
-    if args.workers <= 1:
-        return _serve(args, ctx, reuse_port=args.reuse_port)
-    # Pick the port once (a bound, non-listening SO_REUSEPORT socket receives
-    # no connections), then fork the workers that share it.
-    holder = socket.socket(_family(args.host), socket.SOCK_STREAM)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    holder.bind((args.host, args.port))
-    args.port = holder.getsockname()[1]
-    ready_r, ready_w = os.pipe()
-    children = []
-    for _ in range(args.workers):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            holder.close()
-            os.close(ready_r)
-            code = 1
-            try:
-                code = _serve(args, ctx, reuse_port=True, ready_fd=ready_w)
-            finally:
-                os._exit(code)
-        children.append(pid)
-    holder.close()
-    os.close(ready_w)
-    # Wait until every worker listens (or has died: then the pipe reaches EOF early).
-    ready = 0
-    while ready < args.workers:
-        got = os.read(ready_r, args.workers - ready)
-        if not got:
-            break
-        ready += len(got)
-    os.close(ready_r)
-    print(f"echo server listening on {args.host}:{args.port} ({args.workers} workers)", flush=True)
+    # The parent binds the port first: a port in use or an unknown host is
+    # reported before any worker starts, and port 0 becomes one port that
+    # every worker shares.
+    holder = _reserve_port(args.host, args.port)
+    port = holder.getsockname()[1]
+    workers = f" ({args.workers} workers)" if args.workers > 1 else ""
 
-    def _forward(signo: int, frame: Any) -> None:
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+    def ready() -> None:
+        print(f"echo server listening on {args.host}:{port}{workers}", flush=True)
 
-    signal.signal(signal.SIGTERM, _forward)
-    signal.signal(signal.SIGINT, _forward)
-    status = 0
-    for pid in children:
-        while True:
-            try:
-                _, st = os.waitpid(pid, 0)
-                break
-            except InterruptedError:  # pragma: no cover
-                continue
-        status = status or os.waitstatus_to_exitcode(st)
-    return 0 if status in (0, -signal.SIGTERM) else 1
+    try:
+        serve(_serve, args.host, port, ctx, args.backlog, workers=args.workers, grace=args.grace, on_ready=ready)
+    except RuntimeError as e:  # a worker failed to start (it printed why)
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        holder.close()
+    return 0
 
 
 def register(sub: Any) -> None:
@@ -142,6 +93,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--keyfile", help="TLS private key (PEM)")
     parser.add_argument("--ca-out", default="echo-ca.pem", help="where to write the throw-away CA")
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)")
-    parser.add_argument("--reuse-port", action="store_true", help="set SO_REUSEPORT with a single worker too")
+    parser.add_argument("--grace", type=float, default=10.0,
+                        help="seconds open connections get to finish on SIGTERM/SIGINT (default 10)")
+    parser.add_argument("--reuse-port", action="store_true", help="(always on: the workers share the port)")
     parser.add_argument("--backlog", type=int, default=1024)
     parser.set_defaults(func=_main)
