@@ -13,11 +13,20 @@ import queue
 import threading
 
 import pytest
-from test_websocket_support import in_thread
+from test_websocket_support import frame, in_thread, read_close, read_until_eof
 from websockets.exceptions import ConnectionClosed as LibClosed
 from websockets.sync.server import serve as lib_serve
 
-from curionet.protocols.websocket import websocket_connect
+from curionet import Event, MockClock
+from curionet.network import open_connection
+from curionet.protocols.websocket import (
+    Close,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    WebSocketServer,
+    websocket_connect,
+)
 
 
 class LibServer:
@@ -41,6 +50,13 @@ class LibServer:
     def close(self):
         self.server.shutdown()
         self.thread.join(5)
+
+
+@pytest.fixture
+def patient_clock():
+    """Auto-jumps only after 50 ms without I/O (loopback data in flight
+    must not let the clock run past a timeout)."""
+    return MockClock(autojump_threshold=0.05)
 
 
 @pytest.fixture
@@ -90,3 +106,119 @@ async def test_compressed_fragment_arrives_before_the_last_is_sent(lib_server, f
     while (chunk := chunks.get(timeout=5)) is not None:
         rest.append(chunk)
     assert type(last)().join(rest) == last
+
+
+# ---------------------------------------------------------------------------
+# 2. Why the connection ended: code, sent and rcvd
+# ---------------------------------------------------------------------------
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+async def raw_client(port: int):
+    """A socket that did the opening handshake by hand (no compression)."""
+    sock = await open_connection("127.0.0.1", port)
+    request = (
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await sock.sendall(request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = await sock.recv(1)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+async def _failed_handler_sees(payload: bytes, code: int, **options):
+    """A server handler's receive() when the client sends *payload* (frames)
+    that make curionet fail the connection with *code*."""
+    seen = []
+    done = Event()
+
+    async def handler(ws):
+        try:
+            await ws.receive()
+        except ConnectionClosed as exc:
+            seen.append((exc, ws.close_code, getattr(ws, "close_sent", None), getattr(ws, "close_rcvd", None)))
+        finally:
+            await done.set()
+
+    async with WebSocketServer("127.0.0.1", 0, handler, compression=False, **options) as server:
+        sock = await raw_client(server.port)
+        await sock.sendall(payload)
+        assert await read_close(sock) == code
+        await read_until_eof(sock)
+        await sock.close()
+        await done.wait()
+    [(exc, close_code, sent, rcvd)] = seen
+    assert isinstance(exc, ConnectionClosedError)
+    assert exc.code == close_code == code
+    assert exc.sent == sent and sent is not None and sent.code == code
+    assert exc.rcvd is rcvd is None
+    return exc
+
+
+async def test_handler_sees_1009_it_sent():
+    exc = await _failed_handler_sees(frame(0x2, b"x" * 200), 1009, max_message_size=100)
+    assert "100" in exc.reason
+
+
+async def test_handler_sees_1007_it_sent():
+    await _failed_handler_sees(frame(0x1, b"caf\xe9"), 1007)
+
+
+async def test_handler_sees_1002_it_sent():
+    await _failed_handler_sees(frame(0x3, b""), 1002)  # a reserved opcode
+
+
+async def test_handler_sees_1011_after_keepalive_timeout(patient_clock):
+    # The raw client never answers the server's keepalive ping.
+    exc = await _failed_handler_sees(b"", 1011, ping_interval=5, ping_timeout=5)
+    assert exc.sent == Close(1011, "keepalive ping timeout")
+
+
+async def test_client_sees_1009_it_sent(lib_server):
+    def handler(ws):
+        ws.send(b"x" * 1000)
+        ws.recv()
+
+    server = lib_server(handler)
+    async with websocket_connect(server.url, max_message_size=100) as ws:
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.receive()
+    assert info.value.code == ws.close_code == 1009
+    assert info.value.sent.code == 1009
+    assert info.value.rcvd is None
+
+
+async def test_normal_close_records_both_frames(lib_server):
+    def handler(ws):
+        ws.close(4001, "done here")
+
+    server = lib_server(handler)
+    async with websocket_connect(server.url) as ws:
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.receive()
+    assert (info.value.code, info.value.reason) == (4001, "done here")
+    assert info.value.rcvd == Close(4001, "done here")
+    assert info.value.sent == Close(4001, "")  # the echo
+    assert ws.close_rcvd == info.value.rcvd
+
+
+async def test_our_close_records_both_frames(lib_server):
+    def handler(ws):
+        for message in ws:
+            ws.send(message)
+
+    server = lib_server(handler)
+    ws = await websocket_connect(server.url)
+    await ws.close(1001, "going")
+    assert ws.close_sent == Close(1001, "going")
+    assert ws.close_rcvd is not None and ws.close_rcvd.code == 1001
+    with pytest.raises(ConnectionClosedOK) as info:
+        await ws.receive()
+    assert info.value.sent == Close(1001, "going")
+    assert info.value.code == 1001

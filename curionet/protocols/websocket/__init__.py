@@ -29,6 +29,7 @@ from __future__ import annotations
 from ._client import websocket_connect as websocket_connect
 from ._connection import WebSocket as WebSocket, broadcast as broadcast
 from ._errors import (
+    Close as Close,
     ConnectionClosed as ConnectionClosed,
     ConnectionClosedError as ConnectionClosedError,
     ConnectionClosedOK as ConnectionClosedOK,
@@ -49,6 +50,7 @@ __all__ = [
     "WebSocket",
     "WebSocketServer",
     "WebSocketError",
+    "Close",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",

@@ -27,9 +27,9 @@ from ...kernel.sync import Event, Lock
 from ...kernel.task import Task, spawn
 from ...kernel.time import clock, ignore_after, sleep
 from ._deflate import _BoundedDeflate
-from ._errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, WebSocketError
+from ._errors import Close, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, WebSocketError
 from ._frames import encode_frame
-from ._headers import Headers, Request, Response
+from ._headers import Headers, Request
 from ._reader import _CLOSED, _CLOSING, _OPEN, _Reader
 from ._transport import Stream
 from ._wsproto import UNKNOWN, _parser_state
@@ -82,8 +82,6 @@ class WebSocket(_Reader):
         self.subprotocol = subprotocol
         #: Headers of the handshake response (client side) or ``None``.
         self.response_headers = response_headers
-        #: The handshake's HTTP response (a 101 :class:`Response`), set by the handshake on both sides.
-        self.response: Response | None = None
         #: The peer's address as the socket reports it.
         self.remote_address = remote_address
         #: Extensions in use (``permessage-deflate`` when negotiated).
@@ -96,8 +94,12 @@ class WebSocket(_Reader):
         self.shutdown_close_timeout = shutdown_close_timeout
         #: RFC 6455 close code of the connection once closed (see :class:`ConnectionClosed`).
         self.close_code: int | None = None
-        #: The reason string of the peer's Close frame.
+        #: The reason that goes with ``close_code``.
         self.close_reason: str | None = None
+        #: The Close frame this side sent, once sent (a :class:`Close`).
+        self.close_sent: Close | None = None
+        #: The Close frame received from the peer, once received.
+        self.close_rcvd: Close | None = None
         self._state = _OPEN
         self._inbox: deque[str | bytes] = deque()
         self._getters = SchedFIFO()
@@ -205,8 +207,8 @@ class WebSocket(_Reader):
         code = self.close_code if self.close_code is not None else 1006
         reason = self.close_reason or ""
         if code in (1000, 1001):
-            return ConnectionClosedOK(code, reason)
-        return ConnectionClosedError(code, reason)
+            return ConnectionClosedOK(code, reason, self.close_sent, self.close_rcvd)
+        return ConnectionClosedError(code, reason, self.close_sent, self.close_rcvd)
 
     # -- sending -----------------------------------------------------------
     async def send(self, message: str | bytes | bytearray | memoryview | Iterable[Any] | AsyncIterable[Any]) -> None:
@@ -408,6 +410,7 @@ class WebSocket(_Reader):
                     data = self._conn.send(CloseConnection(code=code, reason=reason))
                 except LocalProtocolError:
                     return
+                self.close_sent = Close(code, reason)
                 try:
                     await self._stream.send_all(data)
                 except (OSError, CurionetError):
@@ -428,6 +431,9 @@ class WebSocket(_Reader):
     async def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): send Close with *code*, then
         close the transport without waiting for the peer's Close."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
         self._discard = True
         await self._send_close(code, reason)
         await self._abort()

@@ -40,6 +40,7 @@ from ...kernel.sync import Lock
 from ...kernel.task import Task
 from ...kernel.time import ignore_after
 from ._deflate import _BoundedDeflate, _deflate_bound
+from ._errors import Close
 from ._frames import Frame, _unmask_in_place, scan_frames
 from ._transport import _RECV_SIZE, Stream
 from ._wsproto import IDLE, _parser_state
@@ -59,6 +60,8 @@ class _Reader:
     close_timeout: float | None
     close_code: int | None
     close_reason: str | None
+    close_sent: Close | None
+    close_rcvd: Close | None
     _conn: Connection
     _stream: Stream
     _state: int
@@ -366,6 +369,7 @@ class _Reader:
             # The peer started the closing handshake: echo its code.
             self.close_code = event.code
             self.close_reason = event.reason or ""
+            self.close_rcvd = Close(event.code, self.close_reason)
             self._state = _CLOSING
             self._discard = True
             self._sent_close = True
@@ -376,13 +380,19 @@ class _Reader:
                         # does that for the enum member (an "is" test).
                         code = CloseReason.NO_STATUS_RCVD if event.code == 1005 else event.code
                         data = conn.send(CloseConnection(code=code))
+                        self.close_sent = Close(event.code)
                         await self._stream.send_all(data)
                     except (LocalProtocolError, OSError, CurionetError):
                         pass
             await self._after_handshake()
             return False
         if state is ConnectionState.CLOSED:
-            if self.close_code is None:
+            if event.code != 1006:
+                # The peer's answer to our Close.
+                self.close_rcvd = Close(event.code, event.reason or "")
+                self.close_code = event.code
+                self.close_reason = event.reason or ""
+            elif self.close_code is None:
                 self.close_code = event.code
                 self.close_reason = event.reason or ""
             if event.code != 1006:
@@ -403,10 +413,11 @@ class _Reader:
     async def _fail_protocol(self, code: int, reason: str) -> None:
         """The peer broke the protocol: send Close(*code*), stop parsing, then
         half-close and discard input until the peer closes (bounded by
-        ``close_timeout``), so our Close frame is not lost to a TCP reset."""
+        ``close_timeout``), so our Close frame is not lost to a TCP reset.
+        Until a Close arrives, the connection's close code is *code*."""
         if self.close_code is None:
-            self.close_code = 1006
-            self.close_reason = ""
+            self.close_code = code
+            self.close_reason = reason
         self._discard = True
         self._state = _CLOSING
         self._fragments = []
