@@ -228,3 +228,31 @@ def test_a_worker_failing_at_start_is_an_error(port):
     assert proc.returncode == 1
     assert "before every worker was listening" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_ws_echo_cli_workers_drain_on_sigterm():
+    from websockets.sync.client import connect
+
+    proc = subprocess.Popen([sys.executable, "-m", "curionet", "ws-echo", "--port", "0", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    workers: set[int] = set()
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("Listening on ws://127.0.0.1:"), line
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        url = line.split()[-1]
+        with connect(url) as ws:
+            ws.send("before")
+            assert ws.recv(timeout=10) == "before"
+            proc.send_signal(signal.SIGTERM)
+            _wait_until(lambda: _refused(int(url.rsplit(":", 1)[1].strip("/"))), "still accepting after SIGTERM")
+            ws.send("during the drain")
+            assert ws.recv(timeout=10) == "during the drain"
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        _kill_all(workers)

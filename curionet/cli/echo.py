@@ -94,7 +94,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--ca-out", default="echo-ca.pem", help="where to write the throw-away CA")
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)")
     parser.add_argument("--grace", type=float, default=10.0,
-                        help="seconds open connections get to finish on SIGTERM/SIGINT (default 10)")
+                        help="seconds open connections get to finish on SIGTERM/SIGINT (default 10)")  # fmt: skip
     parser.add_argument("--reuse-port", action="store_true", help="(always on: the workers share the port)")
     parser.add_argument("--backlog", type=int, default=1024)
     parser.set_defaults(func=_main)

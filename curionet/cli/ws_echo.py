@@ -1,18 +1,22 @@
 """``python -m curionet ws-echo --port N``: a WebSocket echo server.
 
 Every message received is sent back unchanged.  Prints the URL it listens on
-(useful with ``--port 0``) and runs until interrupted; open connections are
-then closed with 1001 (going away).
+(useful with ``--port 0``) and runs until interrupted.  It runs under
+:func:`curionet.serve`: ``--workers N`` processes share the port.  SIGINT or
+SIGTERM drains: no new connections, the open ones get ``--grace`` seconds to
+finish, then those left are closed with 1001 (going away).
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from typing import Any
 
-from .. import run
-from ..protocols.websocket import WebSocket, WebSocketServer
+from ..network import tcp_server
+from ..protocols.websocket import WebSocket, websocket_handler
+from ..supervisor import _reserve_port, serve
 
 
 async def _echo(ws: WebSocket) -> None:
@@ -20,17 +24,31 @@ async def _echo(ws: WebSocket) -> None:
         await ws.send(message)
 
 
-async def _serve(args: Any) -> int:
-    async with WebSocketServer(args.host, args.port, _echo, compression=not args.no_compression) as server:
-        host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"Listening on ws://{host}:{server.port}/", flush=True)
-        print("Press Ctrl-C to stop.", file=sys.stderr, flush=True)
-        await server.serve_forever()
-    return 0
+async def _serve(host: str, port: int, compression: bool) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    await tcp_server(host, port, websocket_handler(_echo, compression=compression), family=family, reuse_port=True)
 
 
 def _main(args: Any) -> int:
-    return int(run(_serve, args))
+    # The parent binds the port first, so that a port in use is reported
+    # before any worker starts and port 0 becomes one port they all share.
+    holder = _reserve_port(args.host, args.port)
+    port = holder.getsockname()[1]
+
+    def ready() -> None:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"Listening on ws://{host}:{port}/", flush=True)
+        print("Press Ctrl-C to stop.", file=sys.stderr, flush=True)
+
+    try:
+        serve(_serve, args.host, port, not args.no_compression, workers=args.workers, grace=args.grace,
+              on_ready=ready)  # fmt: skip
+    except RuntimeError as e:  # a worker failed to start (it printed why)
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        holder.close()
+    return 0
 
 
 def register(sub: Any) -> None:
@@ -40,4 +58,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one; default 8765)")
     parser.add_argument("--no-compression", action="store_true", help="refuse permessage-deflate")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)")
+    parser.add_argument("--grace", type=float, default=10.0,
+                        help="seconds open connections get to finish on SIGTERM/SIGINT (default 10)")  # fmt: skip
     parser.set_defaults(func=_main)
