@@ -38,7 +38,7 @@ from ._errors import (
     WebSocketError as WebSocketError,
 )
 from ._frames import SPEEDUPS as SPEEDUPS  # True when the C masking loop is in use
-from ._headers import Headers as Headers, Request as Request
+from ._headers import Headers as Headers, Request as Request, Response as Response
 from ._server import (
     WebSocketServer as WebSocketServer,
     accept_websocket as accept_websocket,
@@ -57,6 +57,7 @@ __all__ = [
     "HandshakeError",
     "InvalidStatus",
     "Request",
+    "Response",
     "Headers",
     "websocket_connect",
     "websocket_server",

@@ -11,7 +11,7 @@ from ...errors import TaskTimeout
 from ...kernel.time import timeout_after
 from ._connection import MiB, WebSocket
 from ._errors import HandshakeError
-from ._handshake import _client_handshake
+from ._handshake import _DEFAULT, _client_handshake
 from ._transport import _close_quietly, as_stream
 
 __all__ = ["websocket_connect"]
@@ -31,6 +31,8 @@ class websocket_connect:  # noqa: N801 - used like a function
     ``OSError`` (``ConnectionRefusedError`` ...).  If the ``async with`` block is
     cancelled, the closing handshake takes at most
     ``shutdown_close_timeout`` seconds (not ``close_timeout``).
+    ``user_agent_header`` is the ``User-Agent`` header (default
+    ``curionet/<version> Python/<x.y>``; ``None``: no header).
     """
 
     def __init__(self, url: str, *, ssl: Any = None, subprotocols: Sequence[str] = (),
@@ -39,14 +41,15 @@ class websocket_connect:  # noqa: N801 - used like a function
                  ping_interval: float | None = 20, ping_timeout: float | None = 20,
                  open_timeout: float | None = 10, close_timeout: float | None = 10,
                  origin: str | None = None, server_hostname: str | None = None,
-                 stream: Any = None, shutdown_close_timeout: float | None = 1) -> None:  # fmt: skip
+                 stream: Any = None, shutdown_close_timeout: float | None = 1,
+                 user_agent_header: Any = _DEFAULT) -> None:  # fmt: skip
         self.url = url
         self._kw = dict(
             ssl=ssl, subprotocols=subprotocols, extra_headers=extra_headers, compression=compression,
             max_message_size=max_message_size, max_queue=max_queue, ping_interval=ping_interval,
             ping_timeout=ping_timeout, open_timeout=open_timeout, close_timeout=close_timeout,
             origin=origin, server_hostname=server_hostname, stream=stream,
-            shutdown_close_timeout=shutdown_close_timeout,
+            shutdown_close_timeout=shutdown_close_timeout, user_agent_header=user_agent_header,
         )  # fmt: skip
         self._ws: WebSocket | None = None
 
@@ -80,7 +83,7 @@ async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_hea
                    max_message_size: int | None, max_queue: int, ping_interval: float | None,
                    ping_timeout: float | None, open_timeout: float | None, close_timeout: float | None,
                    origin: str | None, server_hostname: str | None, stream: Any,
-                   shutdown_close_timeout: float | None) -> WebSocket:  # fmt: skip
+                   shutdown_close_timeout: float | None, user_agent_header: Any) -> WebSocket:  # fmt: skip
     secure, host, port, path = _parse_url(url)
     if secure and (ssl is None or ssl is True):
         ssl = _ssl.create_default_context()
@@ -97,7 +100,7 @@ async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_hea
                 stream_ = as_stream(stream)
             ws = await _client_handshake(
                 stream_, host, port, secure, path, subprotocols, extra_headers, compression,
-                max_message_size, origin,
+                max_message_size, origin, user_agent_header,
             )  # fmt: skip
     except TaskTimeout as exc:
         if opened is not None:

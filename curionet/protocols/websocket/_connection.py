@@ -29,7 +29,7 @@ from ...kernel.time import clock, ignore_after, sleep
 from ._deflate import _BoundedDeflate
 from ._errors import Close, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, WebSocketError
 from ._frames import encode_frame
-from ._headers import Headers, Request
+from ._headers import Headers, Request, Response
 from ._reader import _CLOSED, _CLOSING, _OPEN, _Reader
 from ._transport import Stream
 from ._wsproto import UNKNOWN, _parser_state
@@ -82,6 +82,8 @@ class WebSocket(_Reader):
         self.subprotocol = subprotocol
         #: Headers of the handshake response (client side) or ``None``.
         self.response_headers = response_headers
+        #: The handshake's HTTP response (a 101 :class:`Response`), set by the handshake on both sides.
+        self.response: Response | None = None
         #: The peer's address as the socket reports it.
         self.remote_address = remote_address
         #: Extensions in use (``permessage-deflate`` when negotiated).

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import socket as _socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -14,8 +15,8 @@ from ...kernel.task import Task, spawn
 from ...kernel.time import ignore_after
 from ._connection import MiB, WebSocket
 from ._errors import ConnectionClosed
-from ._handshake import _server_handshake, _ServerOptions
-from ._headers import Request
+from ._handshake import _DEFAULT, _server_handshake, _ServerOptions
+from ._headers import Request, Response
 from ._transport import _close_quietly, _peername, as_stream
 
 __all__ = ["accept_websocket", "websocket_handler", "WebSocketServer", "websocket_server"]
@@ -33,10 +34,13 @@ async def accept_websocket(
     ping_timeout: float | None = 20,
     open_timeout: float | None = 10,
     close_timeout: float | None = 10,
-    origins: Sequence[str | None] | None = None,
+    origins: Sequence[str | re.Pattern[str] | None] | None = None,
     process_request: Callable[[Request], Any] | None = None,
     extra_headers: Sequence[tuple[str, str]] = (),
     shutdown_close_timeout: float | None = 1,
+    process_response: Callable[[Request, Response], Any] | None = None,
+    select_subprotocol: Callable[[Request, Sequence[str]], Any] | None = None,
+    server_header: Any = _DEFAULT,
 ) -> WebSocket | None:
     """Perform the server side of the opening handshake on *stream* (a
     connection accepted by :func:`~curionet.network.tcp_server`).
@@ -46,9 +50,20 @@ async def accept_websocket(
     non-WebSocket request, 403 for an Origin not in *origins*, whatever
     *process_request* returned) and *stream* is closed.
 
-    ``process_request(request)`` (plain or async) may return ``None`` to go
-    on, or refuse the upgrade with an ``int`` status, a ``(status, headers,
-    body)`` tuple or ``(status, body)``.  ``compression`` is ``True``,
+    ``process_request(request)`` (plain or async) runs first, before the
+    request is checked as an upgrade: it may return ``None`` to go on, or
+    answer with an ``int`` status, a ``(status, headers, body)`` tuple,
+    ``(status, body)`` or a :class:`Response` (so it can also serve plain
+    HTTP, such as a health check, on the WebSocket port).
+    ``process_response(request, response)`` (plain or async) sees the 101
+    :class:`Response` before it is sent: it may change ``response.headers``
+    or return another :class:`Response` (one that is not a 101 refuses the
+    upgrade).  ``select_subprotocol(request, offered)`` (plain or async)
+    replaces the ``subprotocols`` list: it returns one of *offered* or
+    ``None``.  ``origins`` holds allowed ``Origin`` values: strings,
+    compiled regular expressions (matched whole) and ``None`` (no Origin
+    header).  ``server_header`` is the ``Server`` header of every response
+    (default ``curionet/<version> Python/<x.y>``; ``None``: no header).  ``compression`` is ``True``,
     ``False`` or a dict of ``permessage-deflate`` parameters
     (``server_max_window_bits``, ``client_no_context_takeover`` ...).
     ``shutdown_close_timeout`` bounds the closing handshake when the
@@ -58,6 +73,7 @@ async def accept_websocket(
     opts = _ServerOptions(
         subprotocols, compression, max_message_size, max_queue, ping_interval, ping_timeout,
         open_timeout, close_timeout, origins, process_request, extra_headers, shutdown_close_timeout,
+        process_response, select_subprotocol, server_header,
     )  # fmt: skip
     if remote_address is None:
         remote_address = _peername(stream)
@@ -196,7 +212,8 @@ async def websocket_server(host: str, port: int, handler: Callable[[WebSocket], 
                            ssl: Any = None, subprotocols: Sequence[str] = (), compression: Any = True,
                            max_message_size: int | None = MiB, ping_interval: float | None = 20,
                            ping_timeout: float | None = 20, open_timeout: float | None = 10,
-                           close_timeout: float | None = 10, origins: Sequence[str | None] | None = None,
+                           close_timeout: float | None = 10,
+                           origins: Sequence[str | re.Pattern[str] | None] | None = None,
                            process_request: Callable[[Request], Any] | None = None,
                            **options: Any) -> None:  # fmt: skip
     """Serve WebSocket connections on *host*:*port* forever, running

@@ -1,0 +1,270 @@
+"""The opening handshake as websockets users rely on it.
+
+The whole 101 response on both sides, plain HTTP answered by
+``process_request``, ``process_response``, ``select_subprotocol``, regular
+expressions in ``origins``, the default ``Server`` and ``User-Agent``
+headers, handshake redirects, the reconnecting ``async for`` client and the
+``serve``/``connect`` aliases.  The ``websockets`` library is the peer
+where one is needed; everything runs on loopback.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import threading
+
+import pytest
+from test_websocket_support import in_thread
+from websockets.sync.client import connect as lib_connect
+from websockets.sync.server import serve as lib_serve
+
+from curionet.protocols.websocket import (
+    InvalidStatus,
+    Response,
+    WebSocketServer,
+    websocket_connect,
+)
+from curionet.protocols.websocket._handshake import default_agent
+
+AGENT = re.compile(r"curionet/\S+ Python/\d+\.\d+")
+
+
+class LibServer:
+    """A ``websockets`` sync server in a thread that sends back what it saw."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("ping_interval", None)
+        self.server = lib_serve(self.handler, "127.0.0.1", 0, **kwargs)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.user_agents: list[str | None] = []
+
+    def handler(self, ws):
+        self.user_agents.append(ws.request.headers.get("User-Agent"))
+        for message in ws:
+            ws.send(message)
+
+    def close(self):
+        self.server.shutdown()
+        self.thread.join()
+
+
+@pytest.fixture
+def lib_server():
+    servers = []
+
+    def make(**kwargs):
+        servers.append(LibServer(**kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+# ---------------------------------------------------------------------------
+# 1. The whole handshake: ws.response, ws.request, response_headers
+# ---------------------------------------------------------------------------
+
+
+async def test_client_sees_the_whole_101_response(lib_server):
+    server = lib_server(subprotocols=["chat"])
+    url = f"ws://127.0.0.1:{server.port}/"
+    async with websocket_connect(url, subprotocols=["chat"]) as ws:
+        response = ws.response
+        assert response is not None
+        assert (response.status_code, response.reason_phrase) == (101, "Switching Protocols")
+        # The handshake's own headers, which wsproto keeps to itself.
+        for headers in (response.headers, ws.response_headers):
+            assert headers["Upgrade"].lower() == "websocket"
+            assert headers["Connection"].lower() == "upgrade"
+            assert headers["Sec-WebSocket-Accept"]
+            assert headers["Sec-WebSocket-Protocol"] == "chat"
+            assert headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
+            assert "websockets" in headers["Server"]
+        # The request as it went out.
+        assert ws.request.path == "/"
+        assert ws.request.headers["Sec-WebSocket-Key"]
+        assert ws.request.headers["Sec-WebSocket-Version"] == "13"
+        assert ws.request.headers["Host"] == f"127.0.0.1:{server.port}"
+        await ws.send("ping")
+        assert await ws.receive() == "ping"
+
+
+async def test_server_side_response_and_request():
+    seen = {}
+
+    async def handler(ws):
+        seen["response"] = ws.response
+        seen["request"] = ws.request
+        await ws.send("hi")
+
+    async with WebSocketServer("127.0.0.1", 0, handler, subprotocols=["chat"]) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/x?y=1", subprotocols=["chat"]) as ws:
+            assert await ws.receive() == "hi"
+            assert ws.response.headers["Server"] == default_agent()
+    response = seen["response"]
+    assert response.status_code == 101
+    assert response.headers["Sec-WebSocket-Protocol"] == "chat"
+    assert response.headers["Sec-WebSocket-Accept"] == ws.response.headers["Sec-WebSocket-Accept"]
+    assert seen["request"].path == "/x?y=1"
+    assert seen["request"].headers["Sec-WebSocket-Key"] == ws.request.headers["Sec-WebSocket-Key"]
+
+
+# ---------------------------------------------------------------------------
+# 2. Plain HTTP, process_response, select_subprotocol, origins, Server / User-Agent
+# ---------------------------------------------------------------------------
+
+
+async def raw_http(port: int, request: bytes) -> bytes:
+    """Send *request* on a fresh socket and read the response until EOF."""
+
+    def run() -> bytes:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(request)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    return await in_thread(run)
+
+
+def health(request):
+    if request.path == "/healthz":
+        return 200, [("Content-Type", "text/plain")], b"ok\n"
+    return None
+
+
+async def test_process_request_answers_plain_http_on_the_websocket_port():
+    async with WebSocketServer("127.0.0.1", 0, echo, process_request=health) as server:
+        reply = await raw_http(server.port, b"GET /healthz HTTP/1.1\r\nHost: lb\r\n\r\n")
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"\r\nContent-Length: 3" in head
+        assert f"\r\nServer: {default_agent()}".encode() in head
+        assert body == b"ok\n"
+        # Other paths still get the WebSocket checks, and WebSockets still work.
+        reply = await raw_http(server.port, b"GET /other HTTP/1.1\r\nHost: lb\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 426 ")
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            await ws.send("x")
+            assert await ws.receive() == "x"
+
+
+async def test_process_request_may_return_a_response():
+    def refuse(request):
+        return Response(418, "I'm a teapot", body=b"short and stout\n")
+
+    async with WebSocketServer("127.0.0.1", 0, echo, process_request=refuse) as server:
+        with pytest.raises(InvalidStatus) as info:
+            await websocket_connect(f"ws://127.0.0.1:{server.port}/")
+    assert info.value.status_code == 418
+    assert info.value.body == b"short and stout\n"
+
+
+async def test_process_response_changes_the_101(lib_server):
+    async def add_header(request, response):
+        response.headers["X-Served-By"] = request.path
+        del response.headers["Server"]
+
+    async with WebSocketServer("127.0.0.1", 0, echo, process_response=add_header) as server:
+        url = f"ws://127.0.0.1:{server.port}/node-7"
+        # The websockets client sees the change too.
+        lib_headers = await in_thread(_lib_response_headers, url)
+        async with websocket_connect(url) as ws:
+            assert ws.response.headers["X-Served-By"] == "/node-7"
+            assert "Server" not in ws.response.headers
+    assert lib_headers["X-Served-By"] == "/node-7"
+
+
+def _lib_response_headers(url):
+    with lib_connect(url) as ws:
+        return dict(ws.response.headers.raw_items())
+
+
+async def test_process_response_may_refuse():
+    def refuse(request, response):
+        return Response(403, "Forbidden", body=b"not today\n")
+
+    async with WebSocketServer("127.0.0.1", 0, echo, process_response=refuse) as server:
+        with pytest.raises(InvalidStatus) as info:
+            await websocket_connect(f"ws://127.0.0.1:{server.port}/")
+    assert (info.value.status_code, info.value.body) == (403, b"not today\n")
+
+
+async def test_select_subprotocol():
+    calls = []
+
+    def select(request, offered):
+        calls.append((request.path, list(offered)))
+        return offered[-1] if request.path == "/last" else None
+
+    async def show(ws):
+        await ws.send(str(ws.subprotocol))
+
+    async with WebSocketServer("127.0.0.1", 0, show, select_subprotocol=select) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/last", subprotocols=["a", "b"]) as ws:
+            assert ws.subprotocol == "b"
+            assert await ws.receive() == "b"
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/none", subprotocols=["a"]) as ws:
+            assert ws.subprotocol is None
+            assert await ws.receive() == "None"
+    assert calls == [("/last", ["a", "b"]), ("/none", ["a"])]
+
+
+async def test_select_subprotocol_must_pick_an_offered_one():
+    async with WebSocketServer("127.0.0.1", 0, echo, select_subprotocol=lambda r, o: "nope") as server:
+        with pytest.raises(InvalidStatus) as info:
+            await websocket_connect(f"ws://127.0.0.1:{server.port}/", subprotocols=["a"])
+    assert info.value.status_code == 500
+
+
+async def test_origins_accept_regular_expressions():
+    origins = [re.compile(r"https://[a-z]+\.example\.com"), "https://exact.org", None]
+    async with WebSocketServer("127.0.0.1", 0, echo, origins=origins) as server:
+        url = f"ws://127.0.0.1:{server.port}/"
+        for origin in ("https://app.example.com", "https://exact.org", None):
+            async with websocket_connect(url, origin=origin) as ws:
+                await ws.send("ok")
+                assert await ws.receive() == "ok"
+        # fullmatch: a prefix or a suffix match is not enough.
+        for origin in ("https://evil.com", "https://app.example.com.evil.com", "https://exact.org.evil"):
+            with pytest.raises(InvalidStatus) as info:
+                await websocket_connect(url, origin=origin)
+            assert info.value.status_code == 403
+    async with WebSocketServer("127.0.0.1", 0, echo, origins=[re.compile(r".*")]) as server:
+        with pytest.raises(InvalidStatus):  # no None in origins: a missing Origin is refused
+            await websocket_connect(f"ws://127.0.0.1:{server.port}/")
+
+
+async def test_server_header_default_custom_and_none():
+    assert AGENT.fullmatch(default_agent())
+    assert default_agent().endswith(f"Python/{sys.version_info[0]}.{sys.version_info[1]}")
+    for option, expected in (({}, default_agent()), ({"server_header": "edge/1"}, "edge/1"),
+                             ({"server_header": None}, None)):  # fmt: skip
+        async with WebSocketServer("127.0.0.1", 0, echo, **option) as server:
+            async with websocket_connect(f"ws://127.0.0.1:{server.port}/") as ws:
+                assert ws.response.headers.get("Server") == expected
+            # Refusals carry it too.
+            reply = await raw_http(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (b"\r\nServer: " in reply) == (expected is not None)
+
+
+async def test_user_agent_default_custom_and_none(lib_server):
+    server = lib_server()
+    url = f"ws://127.0.0.1:{server.port}/"
+    for option in ({}, {"user_agent_header": "bot/2"}, {"user_agent_header": None},
+                   {"extra_headers": {"User-Agent": "mine/3"}}):  # fmt: skip
+        async with websocket_connect(url, **option) as ws:
+            await ws.send("x")
+            assert await ws.receive() == "x"
+    assert server.user_agents == [default_agent(), "bot/2", None, "mine/3"]
