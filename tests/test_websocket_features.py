@@ -222,3 +222,63 @@ async def test_our_close_records_both_frames(lib_server):
         await ws.receive()
     assert info.value.sent == Close(1001, "going")
     assert info.value.code == 1001
+
+
+# ---------------------------------------------------------------------------
+# 3. Close code 1014 (Bad Gateway) both ways
+# ---------------------------------------------------------------------------
+
+
+async def test_close_1014_from_peer_is_accepted(lib_server):
+    def handler(ws):
+        ws.close(1014, "upstream down")
+
+    server = lib_server(handler)
+    async with websocket_connect(server.url) as ws:
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.receive()
+    assert (info.value.code, info.value.reason) == (1014, "upstream down")
+    assert info.value.sent == Close(1014)  # echoed, not failed with 1002
+
+
+async def test_close_1014_may_be_sent(lib_server):
+    codes: queue.Queue = queue.Queue()
+
+    def handler(ws):
+        try:
+            ws.recv()
+        except LibClosed as exc:
+            codes.put((exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else None)
+
+    server = lib_server(handler)
+    ws = await websocket_connect(server.url)
+    await ws.close(1014, "bad gateway")
+    assert ws.close_code == 1014
+    assert await in_thread(codes.get, timeout=5) == (1014, "bad gateway")
+
+
+async def test_close_1014_between_curionet_peers():
+    async def handler(ws):
+        await ws.close(1014)
+
+    async with WebSocketServer("127.0.0.1", 0, handler) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.receive()
+    assert info.value.code == 1014
+
+
+async def test_1014_workaround_is_in_place():
+    # wsproto's parser is given the subclass that accepts 1014; if a wsproto
+    # release changes FrameProtocol, this says where to look
+    # (curionet/protocols/websocket/_wsproto.py, _accept_close_1014).
+    from curionet.protocols.websocket._wsproto import _FrameProtocol1014
+
+    async with WebSocketServer("127.0.0.1", 0, _echo) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            assert type(ws._conn._proto) is _FrameProtocol1014
+
+
+async def _echo(ws):
+    async for message in ws:
+        await ws.send(message)

@@ -34,8 +34,7 @@ from curionet.protocols.websocket import (
 
 BIG = 4 * 1024 * 1024
 MESSAGES = ["hello", b"\x00\x01binary\xff", "", b"", "héllo wörld ☃ 𝄞" * 50, bytes(range(256)) * 4]
-# 1014 is left out: wsproto 1.3 does not know it and fails the connection (1002).
-CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 3000, 4999]
+CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
 
 
 # ---------------------------------------------------------------------------

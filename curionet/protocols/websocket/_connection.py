@@ -32,16 +32,15 @@ from ._frames import encode_frame
 from ._headers import Headers, Request, Response
 from ._reader import _CLOSED, _CLOSING, _OPEN, _Reader
 from ._transport import Stream
-from ._wsproto import UNKNOWN, _parser_state
+from ._wsproto import UNKNOWN, _accept_close_1014, _parser_state
 
 __all__ = ["WebSocket", "broadcast", "MiB"]
 
 MiB = 1024 * 1024
 _BROADCAST_BACKLOG = 32  # broadcast frames queued per peer before it is skipped
 
-# Close codes an endpoint may put in a Close frame (RFC 6455 7.4, IANA),
-# less 1014, which wsproto 1.3 (and so a curionet peer) rejects as unknown.
-_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013})
+# Close codes an endpoint may put in a Close frame (RFC 6455 7.4, IANA).
+_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 _END = object()
 
@@ -75,6 +74,7 @@ class WebSocket(_Reader):
     ) -> None:
         self._stream = stream
         self._conn = conn
+        _accept_close_1014(conn)
         self.client = client
         #: The handshake request (path and headers).
         self.request = request
@@ -387,7 +387,7 @@ class WebSocket(_Reader):
 
         Closing a closed connection does nothing.  Messages that arrive
         after ``close()`` starts are discarded.  *code* must be one a Close
-        frame may carry (1000-1003, 1007-1013, 3000-4999)."""
+        frame may carry (1000-1003, 1007-1014, 3000-4999)."""
         if code not in _SENDABLE_CODES and not 3000 <= code <= 4999:
             raise ValueError(f"{code} is not a close code that may be sent")
         if self._state == _CLOSED:
