@@ -169,3 +169,26 @@ async def test_a_refused_registration_leaves_no_books(tmp_path):
                 await _read_wait(f.fileno())
             assert await _io_waiting(f.fileno()) == (None, None)
             assert (await current_task()).state == "RUNNING"
+
+
+async def test_closing_a_stream_after_its_socket_spares_the_fd_reuser():
+    # A socket and its stream own one descriptor: closing the socket releases
+    # it, and closing the stream afterwards must not release it again, for by
+    # then the number may belong to a new connection with a task waiting.
+    a1, b1 = socketpair()
+    stream = a1.as_stream()
+    fd = a1.fileno()
+    await a1.close()
+    await b1.close()
+    a2, b2 = socketpair()
+    async with a2, b2:
+        assert a2.fileno() == fd, "the new socket did not reuse the descriptor"
+        reader = await spawn(a2.recv, 100)
+        await sleep(0)
+        await sleep(0)
+        assert reader.state == "READ_WAIT"
+        await stream.close()  # the second release of the number, by the old owner
+        assert (await _io_waiting(a2.fileno()))[0] is reader
+        await b2.sendall(b"hello")
+        async with timeout_after(GUARD):
+            assert await reader.join() == b"hello"

@@ -29,6 +29,19 @@ The common case (the same object waiting again) costs one identity test.
 Plain integers carry no owner: equal numbers count as one owner, so a
 caller waiting on raw descriptors must ``_io_release`` them before closing.
 
+A release (``_io_release``) carries the owner token too, and one that does
+not name the owner of the books, while tasks of that owner wait, is
+ignored: the releaser's file was closed already and the number now belongs
+to someone else.  That happens when two objects own one descriptor in turn
+and both close it (a :class:`Socket` and its ``as_stream()``, which share
+a token, each release on ``close``): the first release is the real one; by
+the second the number may name a new connection, whose waiters must not be
+woken nor its registration dropped.  With no waiter, a release by another
+token drops the entry (stale, or at worst one re-registration later).  A
+release by a plain integer, or of books made by one, is always obeyed.
+So two objects made separately on one raw socket are two owners: close the
+one a task waits through.
+
 Discussion: busy polling.  When nothing is ready to run, the kernel has to
 wait for I/O.  Blocking in ``epoll_wait`` puts the thread (and often the CPU)
 to sleep, and waking it again costs tens of microseconds on a virtual
@@ -337,8 +350,17 @@ class _IOMixin:
                     self._reschedule(waiter, None, ClosedResourceError(why))
 
     def _trap_io_release(self, task: Task, req: Any) -> Any:
+        """Forget a descriptor about to be closed, unless the books belong to
+        another owner: see the module's Discussion on releases."""
         fileobj = req[1]
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        st = self._fds.get(fd)
+        if st is None:
+            return None
+        owner = st[3]
+        if owner is not fd and type(owner) is not int and type(fd) is not int:
+            if st[0] is not None or st[1] is not None:
+                return None  # another owner's waits on a number reused meanwhile
         self._io_forget(fd, task, f"fd {fd} was closed while a task waited on it")
         return None
 
