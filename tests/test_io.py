@@ -406,7 +406,7 @@ async def test_socket_stream_write_writelines_and_async_for():
             await wa.write(b"first\n")
             await wa.writelines([b"second\n", bytearray(b"third\n"), memoryview(b"x" * 300_000 + b"\n")])
             await wa.flush()
-            wa.shutdown(socket.SHUT_WR)
+            await wa.send_eof()
 
         t = await curionet.spawn(writer)
         lines = []

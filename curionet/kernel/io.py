@@ -34,6 +34,7 @@ when to wait for readability first).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import select
@@ -42,10 +43,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import CancelledError, ClosedResourceError
+from ..errors import CancelledError, ClosedResourceError, TaskTimeout
 from .athread import sync_enter, sync_exit
 from .kernel import send_hint
 from .stream import StreamBase, _within
+from .time import timeout_after
 from .traps import _io_release, _read_wait, _write_wait
 
 try:
@@ -499,13 +501,11 @@ class SocketStream(StreamBase):
         # socket itself need not look readable (close_notify, TCP still open).
         self._tls_eof = False
 
+    # No __getattr__ delegating to the socket: a class with one pays for it
+    # on every attribute access (CPython cannot specialise them), and this
+    # class's are on the HTTP client's path several times per request.
     def __repr__(self) -> str:
         return f"<curionet.SocketStream {self._socket!r}>"
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._socket, name)
 
     async def _read(self, maxbytes: int = -1) -> bytes:
         if maxbytes < 0:
@@ -617,10 +617,9 @@ class SocketStream(StreamBase):
         _stdsocket.socket.shutdown(sock, _SHUT_WR)
 
     def _poll_set(self) -> Any:
-        poll = self._poll
-        if poll is None:
-            poll = self._poll = select.poll()
-            poll.register(self._fileno, select.POLLIN)
+        """A poll set holding this socket alone, made on first use."""
+        poll = self._poll = select.poll()
+        poll.register(self._fileno, select.POLLIN)
         return poll
 
     async def wait_readable(self, timeout: float | None = None) -> None:
@@ -632,8 +631,17 @@ class SocketStream(StreamBase):
             raise ClosedResourceError("stream is closed")
         if self._buffer or (not self._plain and (self._tls_eof or self._socket.pending())):
             return
-        if not self._poll_set().poll(0):
-            await _wait(_read_wait, self._fileno, timeout)
+        if not (self._poll or self._poll_set()).poll(0):
+            # The HTTP client waits here once per request: the timeout block
+            # is written out, to save the coroutine _wait would add.
+            if timeout is None:
+                await _read_wait(self._fileno)
+            else:
+                try:
+                    async with timeout_after(timeout):
+                        await _read_wait(self._fileno)
+                except TaskTimeout as exc:
+                    raise TimeoutError(errno.ETIMEDOUT, f"no progress in {timeout} s") from exc
         self._rwait = 0
 
     def is_readable(self) -> bool:
@@ -642,8 +650,10 @@ class SocketStream(StreamBase):
         take protocol records (session tickets) first: they do not count."""
         if self._buffer or self._fileno < 0 or self._tls_eof:
             return True
-        if not self._poll_set().poll(0):
+        if not (self._poll or self._poll_set()).poll(0):
             return False  # nothing to receive, no end of file, no error
+        if self._plain:
+            return True
         sock = self._socket
         try:
             peek = _raw_recv(sock, 1, _MSG_PEEK)
@@ -651,7 +661,7 @@ class SocketStream(StreamBase):
             return False
         except OSError:
             return True
-        if not peek or self._plain:
+        if not peek:
             return True
         try:
             data = sock.recv(1)  # TLS: let OpenSSL read the record
