@@ -215,16 +215,15 @@ class _Supervisor:
                 self.on_ready()
 
     def _reap(self) -> None:
-        while self.pids:
+        # Each worker by its pid: waitpid(-1) could reap a child of the
+        # caller's own (a subprocess it started) and lose its status.
+        for pid in list(self.pids):
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                done, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:  # pragma: no cover - reaped elsewhere
-                self.pids.clear()
-                return
-            if pid == 0:
-                return
-            if pid not in self.pids:
-                continue  # not one of ours (the caller's own child)
+                done, status = pid, 0
+            if done == 0:
+                continue
             slot, started = self.pids.pop(pid)
             was_ready = self.ready.pop(pid, None) is not None
             code = os.waitstatus_to_exitcode(status)

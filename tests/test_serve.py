@@ -208,6 +208,19 @@ def test_connections_still_open_after_the_grace_are_closed(start_app, port):
     assert proc.wait(timeout=10) == 0
 
 
+def test_a_second_signal_ends_the_grace(start_app, port):
+    proc = start_app(workers=2, grace=30)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"one")
+        assert s.recv(100).endswith(b" one")
+        proc.send_signal(signal.SIGINT)
+        _wait_until(lambda: _refused(port), "still accepting after SIGINT")
+        assert proc.poll() is None  # draining: 30 s of grace left
+        proc.send_signal(signal.SIGINT)
+        assert s.recv(100) == b""
+    assert proc.wait(timeout=10) == 0
+
+
 @pytest.mark.parametrize("workers", [0, -1])
 def test_workers_must_be_positive(workers):
     import curionet
@@ -256,3 +269,29 @@ def test_ws_echo_cli_workers_drain_on_sigterm():
         proc.wait()
         proc.stdout.close()
         _kill_all(workers)
+
+
+OTHER_CHILD_APP = """
+import os, signal, subprocess, sys
+import curionet
+
+async def main(port):
+    await curionet.tcp_server("127.0.0.1", port, None, reuse_port=True)
+
+other = subprocess.Popen(["sh", "-c", "exit 7"])
+
+def ready():
+    print(other.wait(), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+curionet.serve(main, int(sys.argv[1]), workers=1, grace=1, on_ready=ready)
+"""
+
+
+def test_serve_leaves_the_callers_own_children_alone(port):
+    # The caller's subprocess ends while serve() supervises: its exit status
+    # is the caller's to collect, not the supervisor's.
+    proc = subprocess.run([sys.executable, "-c", OTHER_CHILD_APP, str(port)], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert proc.stdout == "7\n", proc.stderr
+    assert proc.returncode == 0
