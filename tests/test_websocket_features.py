@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed as LibClosed
 from websockets.sync.server import serve as lib_serve
 
 from curionet import Event, MockClock
+from curionet.meta import finalize
 from curionet.network import open_connection
 from curionet.protocols.websocket import (
     Close,
@@ -282,3 +283,86 @@ async def test_1014_workaround_is_in_place():
 async def _echo(ws):
     async for message in ws:
         await ws.send(message)
+
+
+# ---------------------------------------------------------------------------
+# 4. receive_streaming: a message in pieces, as its frames arrive
+# ---------------------------------------------------------------------------
+
+
+async def test_receive_streaming_from_websockets_peer(lib_server):
+    got_first = threading.Event()
+
+    def fragments():
+        yield "héllo "
+        assert got_first.wait(5)  # the client has the first piece already
+        yield "wörld, "
+        yield "again"
+
+    def handler(ws):
+        ws.send(fragments())
+        ws.send([b"\x00" * 4, b"\x01" * 4])
+        ws.send("whole")
+        ws.recv()
+
+    server = lib_server(handler)
+    # Each fragment fits the limit, the message does not: streamed, it is
+    # taken frame by frame.
+    async with websocket_connect(server.url, max_message_size=10) as ws:
+        pieces = []
+        async for piece in ws.receive_streaming():
+            pieces.append(piece)
+            got_first.set()
+        assert "".join(pieces) == "héllo wörld, again"
+        assert all(type(p) is str for p in pieces) and len(pieces) >= 3
+        binary = [piece async for piece in ws.recv_streaming()]
+        assert b"".join(binary) == b"\x00" * 4 + b"\x01" * 4
+        assert all(type(p) is bytes for p in binary)
+        assert await ws.receive() == "whole"
+
+
+async def test_receive_streaming_decodes_characters_split_between_frames():
+    results = []
+    done = Event()
+
+    async def handler(ws):
+        try:
+            results.append([piece async for piece in ws.receive_streaming()])
+            results.append([piece async for piece in ws.receive_streaming()])
+        finally:
+            await done.set()
+
+    async with WebSocketServer("127.0.0.1", 0, handler, compression=False) as server:
+        sock = await raw_client(server.port)
+        snow = "☃".encode()  # 3 bytes, split 1 + 2 between the frames
+        await sock.sendall(frame(0x1, b"a" + snow[:1], fin=False) + frame(0x0, snow[1:] + b"b", fin=True))
+        await sock.sendall(frame(0x1, b"one frame"))  # a message sent whole
+        await done.wait()
+        await sock.close()
+    first, second = results
+    assert "".join(first) == "a☃b" and first[0] in ("a", "a☃")
+    assert second == ["one frame"]
+
+
+async def test_receive_streaming_abandoned_drops_the_rest():
+    results = []
+    done = Event()
+
+    async def handler(ws):
+        try:
+            async with finalize(ws.receive_streaming()) as pieces:
+                async for piece in pieces:
+                    results.append(piece)
+                    break
+            results.append(await ws.receive())
+        finally:
+            await done.set()
+
+    async with WebSocketServer("127.0.0.1", 0, handler, compression=False) as server:
+        sock = await raw_client(server.port)
+        await sock.sendall(frame(0x2, b"first", fin=False))
+        await sock.sendall(frame(0x0, b"second", fin=False) + frame(0x0, b"third", fin=True))
+        await sock.sendall(frame(0x1, b"next message"))
+        await done.wait()
+        await sock.close()
+    assert results == [b"first", "next message"]

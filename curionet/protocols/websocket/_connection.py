@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState
@@ -30,7 +30,7 @@ from ._deflate import _BoundedDeflate
 from ._errors import Close, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, WebSocketError
 from ._frames import encode_frame
 from ._headers import Headers, Request, Response
-from ._reader import _CLOSED, _CLOSING, _OPEN, _Reader
+from ._reader import _CLOSED, _CLOSING, _END_OF_MESSAGE, _OPEN, _Reader
 from ._transport import Stream
 from ._wsproto import UNKNOWN, _accept_close_1014, _parser_state
 
@@ -118,6 +118,12 @@ class WebSocket(_Reader):
         self._stream_closed = False
         self._sent_close = False
         self._broadcast_pending = 0
+        self._stream_wanted = False  # receive_streaming() (see _reader._stream_data)
+        self._streaming = False
+        self._stream_drop = False
+        self._stream_mode = False
+        self._stream_busy = False
+        self._pieces: deque[Any] = deque()
         # The fast paths frame and parse data frames themselves (see _reader).
         self._fast = _parser_state(conn) != UNKNOWN and all(isinstance(e, _BoundedDeflate) for e in self.extensions)
         self._parser_idle = False
@@ -195,6 +201,75 @@ class WebSocket(_Reader):
         return message
 
     recv = receive
+
+    async def receive_streaming(self) -> AsyncIterator[str | bytes]:
+        """Yield the next message in pieces, as its frames arrive: ``str``
+        pieces for a text message (decoded incrementally, so a character
+        split between frames comes whole), ``bytes`` for binary.
+
+        While a message is streamed, ``max_message_size`` applies to each
+        of its frames, not to the whole: a large upload sent in frames needs
+        neither a large limit nor the memory for the message.  A message
+        that arrived whole before streaming started is yielded whole.
+        Leaving the loop early discards the rest of the message (once the
+        generator is closed: use ``curionet.meta.finalize`` or ``aclose()``).
+        Raises :class:`ConnectionClosed` like :meth:`receive`; one task at a
+        time may use it, and not together with :meth:`receive`."""
+        if self._stream_busy:
+            raise RuntimeError("another task is already receiving a message with receive_streaming()")
+        self._stream_busy = True
+        inbox = self._inbox
+        pieces = self._pieces
+        finished = False
+        try:
+            if not inbox:
+                if self._fragments:
+                    # A message already partly in: its first piece is what came so far.
+                    parts = self._fragments
+                    self._fragments = []
+                    self._fragment_size = 0
+                    pieces.append("".join(parts) if type(parts[0]) is str else b"".join(parts))
+                    self._streaming = True
+                    if self._deflate is not None:
+                        self._deflate._reset_size()  # from here on, per frame
+                else:
+                    self._stream_wanted = True
+                self._set_stream_mode()
+            while True:
+                if pieces:
+                    piece = pieces.popleft()
+                    if self._putter._queue:
+                        self._putter._wake(1)
+                    if piece is _END_OF_MESSAGE:
+                        finished = True
+                        return
+                    yield piece
+                elif inbox and not self._streaming:
+                    # A message that came whole: the next one is not streamed.
+                    self._stream_wanted = False
+                    self._set_stream_mode()
+                    finished = True
+                    yield await self.receive()
+                    return
+                elif self._state == _CLOSED or (self._reader_task is not None and self._reader_task.terminated):
+                    finished = True
+                    raise self._closed_exc()
+                else:
+                    await self._getters.suspend("WEBSOCKET_RECEIVE")
+        finally:
+            self._stream_busy = False
+            self._stream_wanted = False
+            if not finished:
+                # Abandoned part-way: drop the rest of this message.
+                if _END_OF_MESSAGE not in pieces and self._streaming:
+                    self._stream_drop = True
+                self._streaming = False
+                pieces.clear()
+                if self._putter._queue:
+                    self._putter._wake(len(self._putter._queue))
+            self._set_stream_mode()
+
+    recv_streaming = receive_streaming
 
     def __aiter__(self) -> WebSocket:
         return self

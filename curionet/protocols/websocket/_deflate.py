@@ -35,6 +35,7 @@ class _BoundedDeflate(PerMessageDeflate):
         self._inflated = 0
         self._claimed = 0  # payload bytes the headers of this message announced
         self._control = False
+        self._per_frame = False  # a streamed message: the limit is per frame
         # Our compressor may always use a smaller window than negotiated
         # (RFC 7692 7.1.2); 12 bits and memLevel 5 keep it ~8x smaller than
         # zlib's defaults, which matters with many connections.  Level 3,
@@ -88,6 +89,11 @@ class _BoundedDeflate(PerMessageDeflate):
             return CloseReason.MESSAGE_TOO_BIG
         return result
 
+    def _reset_size(self) -> None:
+        """Start counting the size of the message afresh (receive_streaming)."""
+        self._inflated = 0
+        self._claimed = 0
+
     def _inflate(self, data: bytes) -> bytes | CloseReason:
         d = self._decompressor
         assert d is not None
@@ -111,6 +117,8 @@ class _BoundedDeflate(PerMessageDeflate):
 
     def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
         if not fin or self._control:
+            if self._per_frame and not self._control:
+                self._reset_size()
             return None
         compressed = self._inbound_compressed and self._inbound_is_compressible
         self._inbound_compressed = None

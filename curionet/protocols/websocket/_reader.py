@@ -48,6 +48,9 @@ from ._wsproto import IDLE, _parser_state
 # States of WebSocket._state.
 _OPEN, _CLOSING, _CLOSED = range(3)
 
+#: The end of a streamed message in ``_pieces``.
+_END_OF_MESSAGE = object()
+
 
 class _Reader:
     """The receiving half of :class:`~._connection.WebSocket` (its base
@@ -83,6 +86,14 @@ class _Reader:
     _partial_total: int
     _partial_info: tuple[int, bool, int]
     _deflate: _BoundedDeflate | None
+    # receive_streaming() (see _stream_data): a streamer waits for the next
+    # message; the message in progress is streamed; the rest of an abandoned
+    # streamed message is dropped.  _stream_mode is true when any is.
+    _stream_wanted: bool
+    _streaming: bool
+    _stream_drop: bool
+    _stream_mode: bool
+    _pieces: deque[Any]
 
     if TYPE_CHECKING:
 
@@ -185,6 +196,10 @@ class _Reader:
         return True
 
     async def _on_data(self, event: Any) -> bool:
+        if self._stream_mode:
+            streamed = await self._stream_data(event)
+            if streamed is not None:
+                return streamed
         data = event.data
         limit = self.max_message_size
         if event.message_finished and not self._fragments:
@@ -212,6 +227,53 @@ class _Reader:
             message = bytes(message)
         await self._deliver(message)
         return True
+
+    def _set_stream_mode(self) -> None:
+        self._stream_mode = self._stream_wanted or self._streaming or self._stream_drop
+        if self._deflate is not None:
+            # A streamed message's size limit applies to each frame (from
+            # its first frame on, which is inflated before it is seen here;
+            # a message that ends up not streamed is still held to the
+            # whole-message limit by _on_data).
+            self._deflate._per_frame = self._streaming or self._stream_wanted
+
+    async def _stream_data(self, event: Any) -> bool | None:
+        """A data event while ``receive_streaming()`` is in use: queue it as
+        a piece (True), drop it (True), or None for the usual handling (a
+        message that is not the one streamed, or arrived whole)."""
+        finished = event.message_finished
+        if self._stream_drop:
+            if finished:
+                self._stream_drop = False
+                self._set_stream_mode()
+            return True
+        if not self._streaming:
+            if finished or self._inbox or self._fragments or not self._stream_wanted:
+                return None
+            # The streamer's message starts with this event.
+            self._stream_wanted = False
+            self._streaming = True
+            self._set_stream_mode()
+        data = event.data
+        if data:
+            await self._put_piece(bytes(data) if type(data) is bytearray else data)
+        if finished:
+            self._streaming = False
+            self._set_stream_mode()
+            await self._put_piece(_END_OF_MESSAGE)
+        return True
+
+    async def _put_piece(self, piece: Any) -> None:
+        """Queue a piece of a streamed message, waiting while ``max_queue``
+        pieces are waiting."""
+        pieces = self._pieces
+        while len(pieces) >= self.max_queue and not self._discard:
+            await self._putter.suspend("WEBSOCKET_INBOX_FULL")
+        if self._discard:
+            return
+        pieces.append(piece)
+        if self._getters._queue:
+            self._getters._wake(1)
 
     async def _deliver(self, message: str | bytes) -> None:
         """Put a whole message in the inbox, waiting while it is full."""
