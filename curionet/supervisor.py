@@ -259,7 +259,14 @@ class _Supervisor:
         parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        # SIGTERM stays blocked until the child has its own handlers: sent
+        # just after the fork, it must not reach the parent's handler there.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == parent:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid:
             self.pids[pid] = (slot, time.monotonic())
             return
@@ -271,6 +278,7 @@ class _Supervisor:
             # Ctrl-C reaches every process of the terminal's group: the
             # parent alone decides, and sends SIGTERM.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self.selector.close()
             for fd in (self.ready_r, self.death_w, self.wake_r, self.wake_w):
                 os.close(fd)

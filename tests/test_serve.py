@@ -102,6 +102,8 @@ async def main(port):
     await curionet.tcp_server("127.0.0.1", port, handler, reuse_port=True)
 
 port, workers, grace = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+if sys.argv[4:] == ["no-death-signal"]:  # as on systems without PR_SET_PDEATHSIG
+    curionet.supervisor._set_parent_death_signal = lambda signo: False
 curionet.serve(main, port, workers=workers, grace=grace, restart_delay=0.05,
                on_ready=lambda: print("ready", flush=True))
 print("done", flush=True)
@@ -124,8 +126,8 @@ def start_app(port):
     procs: list[subprocess.Popen] = []
     pids: set[int] = set()
 
-    def start(workers: int = 2, grace: float = 30.0) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", APP, str(port), str(workers), str(grace)],
+    def start(workers: int = 2, grace: float = 30.0, *extra: str) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", APP, str(port), str(workers), str(grace), *extra],
                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
         procs.append(proc)
         assert proc.stdout is not None
@@ -171,9 +173,9 @@ def test_a_crashed_worker_is_replaced(start_app, port):
     _wait_until(lambda: _worker_pid(port) == new, "the new worker serves nothing")
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sigkilled_parent_takes_every_worker_with_it(start_app, port, workers):
-    proc = start_app(workers=workers)
+@pytest.mark.parametrize("workers, how", [(1, "death signal"), (2, "death signal"), (2, "no-death-signal")])
+def test_sigkilled_parent_takes_every_worker_with_it(start_app, port, workers, how):
+    proc = start_app(workers, 30.0, *([how] if how == "no-death-signal" else []))
     pids = _children(proc.pid)
     assert len(pids) == workers
     proc.kill()
