@@ -236,10 +236,8 @@ class _Supervisor:
                                    + ("" if was_ready else " (it never listened)"))  # fmt: skip
             if code == 0:
                 continue  # main returned: the worker is done
-            delay = self.delays[slot]
-            if time.monotonic() - started >= self.max_restart_delay:
-                delay = self.restart_delay  # it had been up a while: not a crash loop
-            self.delays[slot] = min(delay * 2, self.max_restart_delay)
+            delay, self.delays[slot] = _restart_delays(self.delays[slot], time.monotonic() - started,
+                                                      self.restart_delay, self.max_restart_delay)  # fmt: skip
             log.warning("worker %d exited with status %d; starting another in %.2f s", pid, code, delay)
             self.restarts[slot] = time.monotonic() + delay
 
@@ -291,6 +289,16 @@ class _Supervisor:
                 sys.stderr.flush()
             finally:
                 os._exit(code)
+
+
+def _restart_delays(delay: float, lived: float, first: float, most: float) -> tuple[float, float]:
+    """After a crash: (the delay before starting the worker again, the delay
+    for its next crash).  The delay doubles with each crash in a row, up to
+    *most*; a worker that lived at least *most* seconds starts from *first*
+    again."""
+    if lived >= most:
+        delay = first
+    return delay, min(delay * 2, most)
 
 
 def _kill(pid: int, signo: int) -> None:

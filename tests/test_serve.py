@@ -297,3 +297,15 @@ def test_serve_leaves_the_callers_own_children_alone(port):
                           timeout=30)  # fmt: skip
     assert proc.stdout == "7\n", proc.stderr
     assert proc.returncode == 0
+
+
+def test_restart_delay_doubles_while_a_worker_keeps_crashing():
+    from curionet.supervisor import _restart_delays
+
+    delay, waits = 0.1, []
+    for _ in range(6):
+        wait, delay = _restart_delays(delay, 0.5, 0.1, 1.0)
+        waits.append(wait)
+    assert waits == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    # A worker that had been up for a while crashed once: start over.
+    assert _restart_delays(1.0, 1.0, 0.1, 1.0) == (0.1, 0.2)
