@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import uuid
 
 import pytest
 from test_websocket_support import frame, in_thread, read_close, read_until_eof
@@ -25,6 +26,7 @@ from curionet.protocols.websocket import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    State,
     WebSocketServer,
     websocket_connect,
 )
@@ -366,3 +368,36 @@ async def test_receive_streaming_abandoned_drops_the_rest():
         await done.wait()
         await sock.close()
     assert results == [b"first", "next message"]
+
+
+# ---------------------------------------------------------------------------
+# 5. latency, addresses, id, state
+# ---------------------------------------------------------------------------
+
+
+async def test_connection_attributes():
+    server_side = []
+
+    async def handler(ws):
+        server_side.append(ws)
+        await _echo(ws)
+
+    async with WebSocketServer("127.0.0.1", 0, handler) as server:
+        ws = await websocket_connect(f"ws://127.0.0.1:{server.port}/", ping_interval=None)
+        other = await websocket_connect(f"ws://127.0.0.1:{server.port}/", ping_interval=None)
+        try:
+            assert ws.latency == 0
+            rtt = await ws.ping()
+            assert ws.latency == rtt > 0
+            assert ws.remote_address[:2] == ("127.0.0.1", server.port)
+            assert ws.local_address[0] == "127.0.0.1"
+            assert server_side[0].remote_address == ws.local_address
+            assert server_side[0].local_address == ws.remote_address
+            assert isinstance(ws.id, uuid.UUID) and ws.id.version == 4
+            assert ws.id == ws.id != other.id
+            assert ws.state is State.OPEN
+        finally:
+            await other.close()
+            await ws.close()
+        assert ws.state is State.CLOSED
+        assert [s.name for s in State] == ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]

@@ -27,7 +27,7 @@ hold the exceptions and the request type.
 from __future__ import annotations
 
 from ._client import websocket_connect as websocket_connect
-from ._connection import WebSocket as WebSocket, broadcast as broadcast
+from ._connection import State as State, WebSocket as WebSocket, broadcast as broadcast
 from ._errors import (
     Close as Close,
     ConnectionClosed as ConnectionClosed,
@@ -48,6 +48,7 @@ from ._server import (
 
 __all__ = [
     "WebSocket",
+    "State",
     "WebSocketServer",
     "WebSocketError",
     "Close",

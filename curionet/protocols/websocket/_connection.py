@@ -12,7 +12,9 @@ leaves the peer unable to find the next frame, so the connection is aborted.
 
 from __future__ import annotations
 
+import enum
 import os
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -34,7 +36,7 @@ from ._reader import _CLOSED, _CLOSING, _END_OF_MESSAGE, _OPEN, _Reader
 from ._transport import Stream
 from ._wsproto import UNKNOWN, _accept_close_1014, _parser_state
 
-__all__ = ["WebSocket", "broadcast", "MiB"]
+__all__ = ["WebSocket", "State", "broadcast", "MiB"]
 
 MiB = 1024 * 1024
 _BROADCAST_BACKLOG = 32  # broadcast frames queued per peer before it is skipped
@@ -43,6 +45,18 @@ _BROADCAST_BACKLOG = 32  # broadcast frames queued per peer before it is skipped
 _SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 _END = object()
+
+
+class State(enum.IntEnum):
+    """A connection's state (``WebSocket.state``), as in ``websockets``."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+_STATES = (State.OPEN, State.CLOSING, State.CLOSED)  # indexed by _state
 
 
 class WebSocket(_Reader):
@@ -118,6 +132,11 @@ class WebSocket(_Reader):
         self._stream_closed = False
         self._sent_close = False
         self._broadcast_pending = 0
+        self._id: uuid.UUID | None = None
+        #: Round trip of the last Ping answered, in seconds (0 before the first).
+        self.latency = 0.0
+        #: Our end's address as the socket reports it (``None`` if unknown).
+        self.local_address = _sockname(stream)
         self._stream_wanted = False  # receive_streaming() (see _reader._stream_data)
         self._streaming = False
         self._stream_drop = False
@@ -145,6 +164,20 @@ class WebSocket(_Reader):
     def path(self) -> str:
         """The request path (with query string)."""
         return self.request.path
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A random (version 4) UUID naming this connection, e.g. in logs."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @property
+    def state(self) -> State:
+        """:class:`State`: ``OPEN``, ``CLOSING`` once the closing handshake
+        started, ``CLOSED`` (a ``WebSocket`` is never ``CONNECTING``: it
+        exists once the opening handshake is done)."""
+        return _STATES[self._state]
 
     @property
     def closed(self) -> bool:
@@ -430,7 +463,8 @@ class WebSocket(_Reader):
             self._pings.pop(payload, None)
         if not waiter.answered:
             raise self._closed_exc()
-        return await clock() - start
+        self.latency = latency = await clock() - start
+        return latency
 
     async def pong(self, data: bytes = b"") -> None:
         """Send an unsolicited Pong (a unidirectional heartbeat)."""
@@ -558,6 +592,18 @@ class _PingWaiter:
     def __init__(self) -> None:
         self.event = Event()
         self.answered = False
+
+
+def _sockname(stream: Any) -> Any:
+    """Our address as the socket under *stream* reports it, or ``None``."""
+    for obj in (stream, getattr(stream, "_obj", None), getattr(stream, "_socket", None)):
+        getsockname = getattr(obj, "getsockname", None)
+        if getsockname is not None:
+            try:
+                return getsockname()
+            except (OSError, TypeError):
+                return None
+    return None
 
 
 async def _current() -> Task:
