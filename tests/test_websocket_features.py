@@ -18,7 +18,7 @@ from test_websocket_support import frame, in_thread, read_close, read_until_eof
 from websockets.exceptions import ConnectionClosed as LibClosed
 from websockets.sync.server import serve as lib_serve
 
-from curionet import Event, MockClock
+from curionet import Event, MockClock, timeout_after
 from curionet.meta import finalize
 from curionet.network import open_connection
 from curionet.protocols.websocket import (
@@ -28,6 +28,7 @@ from curionet.protocols.websocket import (
     ConnectionClosedOK,
     State,
     WebSocketServer,
+    broadcast,
     websocket_connect,
 )
 
@@ -401,3 +402,45 @@ async def test_connection_attributes():
             await ws.close()
         assert ws.state is State.CLOSED
         assert [s.name for s in State] == ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]
+
+
+# ---------------------------------------------------------------------------
+# 6. broadcast from synchronous code
+# ---------------------------------------------------------------------------
+
+
+def _notify(connections, message):
+    """Synchronous code (a callback, say) that broadcasts."""
+    return broadcast(connections, message)
+
+
+async def test_broadcast_without_await():
+    server_side = []
+    joined = Event()
+
+    async def handler(ws):
+        server_side.append(ws)
+        if len(server_side) == 2:
+            await joined.set()
+        await ws.wait_closed()
+
+    async with WebSocketServer("127.0.0.1", 0, handler) as server:
+        url = f"ws://127.0.0.1:{server.port}/"
+        async with websocket_connect(url) as a, websocket_connect(url) as b:
+            await joined.wait()
+            assert _notify(server_side, "to everyone") == 2
+            async with timeout_after(5):
+                assert await a.receive() == "to everyone"
+                assert await b.receive() == "to everyone"
+            await b.close()
+            await server_side[1].wait_closed()
+            assert _notify(server_side, b"only a") == 1  # a closed connection is skipped
+            assert await broadcast(server_side, "awaited too") == 1  # the old spelling
+            async with timeout_after(5):
+                assert await a.receive() == b"only a"
+                assert await a.receive() == "awaited too"
+
+
+def test_broadcast_outside_the_kernel_is_an_error():
+    with pytest.raises(RuntimeError, match="kernel"):
+        broadcast([], "nobody")

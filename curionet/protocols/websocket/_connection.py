@@ -16,7 +16,7 @@ import enum
 import os
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Sequence
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState
@@ -24,6 +24,7 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from wsproto.utilities import LocalProtocolError
 
 from ...errors import CancelledError, CurionetError
+from ...kernel.lowlevel import current_kernel
 from ...kernel.sched import SchedFIFO
 from ...kernel.sync import Event, Lock
 from ...kernel.task import Task, spawn
@@ -612,16 +613,31 @@ async def _current() -> Task:
     return await current_task()
 
 
-async def broadcast(websockets: Iterable[WebSocket], message: str | bytes) -> int:
+class _Count(int):
+    """:func:`broadcast`'s result: an ``int`` that may also be awaited
+    (``await broadcast(...)``, as curionet's broadcast once had to be)."""
+
+    def __await__(self) -> Generator[Any, None, int]:
+        return int(self)
+        yield  # a generator that finishes at once
+
+
+def broadcast(websockets: Iterable[WebSocket], message: str | bytes) -> int:
     """Send *message* to every open connection in *websockets* without
     waiting for any of them.
 
-    A peer that is closed, or still has earlier broadcasts queued because it
-    reads slowly, is skipped (it misses this message) instead of slowing
-    everyone down.  Returns the number of connections the message was queued
-    for; delivery happens in background tasks, in order per connection."""
+    A plain function, as in ``websockets``: call it from synchronous code
+    (a callback) or from a task, in the kernel's thread; ``await
+    broadcast(...)`` works too.  A peer that is closed, or still has
+    earlier broadcasts queued because it reads slowly, is skipped (it misses
+    this message) instead of slowing everyone down.  Returns the number of
+    connections the message was queued for; delivery happens in background
+    tasks, in order per connection."""
     if not isinstance(message, (str, bytes, bytearray, memoryview)):
         raise TypeError("broadcast() sends str or bytes")
+    kernel = current_kernel()
+    if kernel is None:
+        raise RuntimeError("broadcast() must be called in the thread of a running curionet kernel")
     if not isinstance(message, str):
         message = bytes(message)
     count = 0
@@ -629,9 +645,9 @@ async def broadcast(websockets: Iterable[WebSocket], message: str | bytes) -> in
         if ws._state != _OPEN or ws._broadcast_pending >= _BROADCAST_BACKLOG:
             continue
         ws._broadcast_pending += 1
-        await spawn(_broadcast_one, ws, message, daemon=True)
+        kernel.new_task(_broadcast_one(ws, message), daemon=True)
         count += 1
-    return count
+    return _Count(count)
 
 
 async def _broadcast_one(ws: WebSocket, message: str | bytes) -> None:
