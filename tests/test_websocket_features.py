@@ -444,3 +444,26 @@ async def test_broadcast_without_await():
 def test_broadcast_outside_the_kernel_is_an_error():
     with pytest.raises(RuntimeError, match="kernel"):
         broadcast([], "nobody")
+
+
+async def test_receive_streaming_limit_is_per_frame(lib_server):
+    got_first = threading.Event()
+
+    def fragments():
+        yield "x" * 8
+        assert got_first.wait(5)
+        yield "y" * 50  # this frame alone is over the limit
+
+    def handler(ws):
+        ws.send(fragments())
+        ws.recv()
+
+    server = lib_server(handler)
+    async with websocket_connect(server.url, max_message_size=10) as ws:
+        pieces = []
+        with pytest.raises(ConnectionClosedError) as info:
+            async for piece in ws.receive_streaming():
+                pieces.append(piece)
+                got_first.set()
+    assert pieces == ["x" * 8]
+    assert info.value.code == 1009
