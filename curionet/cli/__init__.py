@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ._usage import UsageError as UsageError, check_port as check_port
 
 SUBCOMMANDS = ["demo", "connect", "monitor", "get", "ws", "ws_echo", "echo"]
 
@@ -34,16 +35,6 @@ an HTTP 4xx/5xx response, 2 when the request failed or the input was bad.
 # Options naming a file the command reads: checked before it starts, so a
 # typo gives "error: --certfile x.pem: No such file or directory".
 _INPUT_FILES = ("certfile", "keyfile", "cafile")
-
-
-class UsageError(Exception):
-    """Bad input found after parsing: reported as one ``error:`` line, exit 2."""
-
-
-def check_port(port: int, option: str = "port") -> None:
-    """Raise :class:`UsageError` unless 0 <= *port* <= 65535."""
-    if not 0 <= port <= 65535:
-        raise UsageError(f"{option} {port} is not in 0-65535")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from typing import Any
 from .. import TaskTimeout, clock, run, timeout_after
 from ..protocols.happy_eyeballs import TraceEvent, open_tcp_stream
 from ..ssl import CurioSSLContext
-from . import UsageError
+from ._usage import UsageError
 
 
 def _tls_context(args: Any) -> ssl.SSLContext | None:

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from .. import Queue, TaskGroup, clock, ignore_after, run, sleep
-from . import UsageError
+from ._usage import UsageError
 
 
 async def _worker(name: str, jobs: Queue, out: list[str]) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from .. import TaskGroup, UniversalQueue, ignore_after, run, sleep
 from ..protocols.websocket import ConnectionClosed, HandshakeError, InvalidStatus, websocket_connect
-from . import UsageError
+from ._usage import UsageError
 
 
 def _stdin_lines(queue: UniversalQueue) -> None:

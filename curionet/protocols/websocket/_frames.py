@@ -197,9 +197,9 @@ _pure_unmask, _pure_unmask_in_place = _unmask, _unmask_in_place
 SPEEDUPS = False
 if not os.environ.get("CURIONET_NO_EXTENSIONS"):
     try:
-        from . import _speedups
+        from ._speedups import unmask as _c_unmask, unmask_in_place as _c_unmask_in_place
     except ImportError:
         pass
     else:
-        _unmask, _unmask_in_place = _speedups.unmask, _speedups.unmask_in_place  # type: ignore[assignment]
+        _unmask, _unmask_in_place = _c_unmask, _c_unmask_in_place  # type: ignore[assignment]
         SPEEDUPS = True
