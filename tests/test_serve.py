@@ -48,6 +48,10 @@ def _refused(port: int) -> bool:
             return False
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # A listener closed with this connection still in its accept queue:
+        # it is going away; ask again until nothing listens.
+        return False
 
 
 def _start_cli(*args: str) -> tuple[subprocess.Popen, int]:
