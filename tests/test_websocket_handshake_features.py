@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import sys
 import threading
 
 import pytest
+import trustme
 from test_websocket_support import in_thread
 from websockets.sync.client import connect as lib_connect
 from websockets.sync.server import serve as lib_serve
 
 from curionet.protocols.websocket import (
+    HandshakeError,
+    InsecureRedirect,
     InvalidStatus,
     Response,
+    TooManyRedirects,
     WebSocketServer,
     websocket_connect,
 )
@@ -268,3 +273,133 @@ async def test_user_agent_default_custom_and_none(lib_server):
             await ws.send("x")
             assert await ws.receive() == "x"
     assert server.user_agents == [default_agent(), "bot/2", None, "mine/3"]
+
+
+# ---------------------------------------------------------------------------
+# 3. Handshake redirects
+# ---------------------------------------------------------------------------
+
+
+class RawRedirector:
+    """A bare loopback HTTP server (not a WebSocket server) that answers every
+    request with *status* and ``Location: <location>``."""
+
+    def __init__(self, status: int, location: str) -> None:
+        self.status = status
+        self.location = location
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.paths: list[str] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head and (chunk := conn.recv(4096)):
+                    head += chunk
+                self.paths.append(head.split(b" ")[1].decode())
+                conn.sendall(b"HTTP/1.1 %d Moved\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n"
+                             % (self.status, self.location.encode()))  # fmt: skip
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close() alone does not)
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def redirector():
+    made = []
+
+    def make(status, location):
+        made.append(RawRedirector(status, location))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_client_follows_a_redirect_to_a_websockets_server(lib_server, redirector, status):
+    target = lib_server()
+    hop = redirector(status, f"ws://127.0.0.1:{target.port}/final?x=1")
+    async with websocket_connect(f"ws://127.0.0.1:{hop.port}/start") as ws:
+        assert ws.request.path == "/final?x=1"
+        assert ws.request.headers["Host"] == f"127.0.0.1:{target.port}"
+        await ws.send("through")
+        assert await ws.receive() == "through"
+    assert hop.paths == ["/start"]
+
+
+def moved(request):
+    if "/old/" in request.path:
+        room = request.path.rsplit("/", 1)[1].split("?")[0]
+        return 302, [("Location", f"../new/{room}")], b""
+    return None
+
+
+async def test_relative_location_is_resolved_against_the_url():
+    async def show(ws):
+        await ws.send(ws.path)
+
+    async with WebSocketServer("127.0.0.1", 0, show, process_request=moved) as server:
+        async with websocket_connect(f"ws://127.0.0.1:{server.port}/a/old/room?k=v") as ws:
+            assert await ws.receive() == "/a/new/room"
+
+
+async def test_a_redirect_loop_raises_too_many_redirects(redirector):
+    loop = redirector(302, "/again")
+    with pytest.raises(TooManyRedirects):
+        await websocket_connect(f"ws://127.0.0.1:{loop.port}/", max_redirects=3)
+    assert loop.paths == ["/", "/again", "/again", "/again"]
+    default = redirector(307, "/again")
+    with pytest.raises(TooManyRedirects) as info:
+        await websocket_connect(f"ws://127.0.0.1:{default.port}/")
+    assert len(default.paths) == 11
+    assert isinstance(info.value, HandshakeError)
+
+
+async def test_a_3xx_without_location_is_an_invalid_status():
+    async with WebSocketServer("127.0.0.1", 0, echo, process_request=lambda r: 302) as server:
+        with pytest.raises(InvalidStatus) as info:
+            await websocket_connect(f"ws://127.0.0.1:{server.port}/")
+    assert info.value.status_code == 302
+
+
+@pytest.fixture(scope="module")
+def tls():
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx
+
+
+async def test_ws_to_wss_redirect_is_followed(tls, redirector):
+    server_ctx, client_ctx = tls
+    async with WebSocketServer("127.0.0.1", 0, echo, ssl=server_ctx) as server:
+        hop = redirector(301, f"wss://localhost:{server.port}/secure")
+        async with websocket_connect(f"ws://127.0.0.1:{hop.port}/", ssl=client_ctx) as ws:
+            await ws.send("sealed")
+            assert await ws.receive() == "sealed"
+            assert ws.request.path == "/secure"
+
+
+async def test_wss_to_ws_redirect_is_refused(tls):
+    server_ctx, client_ctx = tls
+    async with WebSocketServer("127.0.0.1", 0, echo) as plain:
+        def downgrade(request):
+            return 302, [("Location", f"ws://127.0.0.1:{plain.port}/")], b""
+
+        async with WebSocketServer("127.0.0.1", 0, echo, ssl=server_ctx, process_request=downgrade) as secure:
+            with pytest.raises(InsecureRedirect):
+                await websocket_connect(f"wss://localhost:{secure.port}/", ssl=client_ctx)
+        assert not plain.connections

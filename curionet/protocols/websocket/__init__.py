@@ -26,7 +26,12 @@ hold the exceptions and the request type.
 
 from __future__ import annotations
 
-from ._client import websocket_connect as websocket_connect
+from ._client import (
+    InsecureRedirect as InsecureRedirect,
+    RedirectError as RedirectError,
+    TooManyRedirects as TooManyRedirects,
+    websocket_connect as websocket_connect,
+)
 from ._connection import State as State, WebSocket as WebSocket, broadcast as broadcast
 from ._errors import (
     Close as Close,
@@ -57,6 +62,9 @@ __all__ = [
     "ConnectionClosedError",
     "HandshakeError",
     "InvalidStatus",
+    "RedirectError",
+    "TooManyRedirects",
+    "InsecureRedirect",
     "Request",
     "Response",
     "Headers",

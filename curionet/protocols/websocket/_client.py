@@ -5,16 +5,16 @@ from __future__ import annotations
 import ssl as _ssl
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ...errors import TaskTimeout
 from ...kernel.time import timeout_after
 from ._connection import MiB, WebSocket
-from ._errors import HandshakeError
+from ._errors import HandshakeError, InvalidStatus
 from ._handshake import _DEFAULT, _client_handshake
 from ._transport import _close_quietly, as_stream
 
-__all__ = ["websocket_connect"]
+__all__ = ["websocket_connect", "RedirectError", "TooManyRedirects", "InsecureRedirect"]
 
 
 class websocket_connect:  # noqa: N801 - used like a function
@@ -33,6 +33,10 @@ class websocket_connect:  # noqa: N801 - used like a function
     ``shutdown_close_timeout`` seconds (not ``close_timeout``).
     ``user_agent_header`` is the ``User-Agent`` header (default
     ``curionet/<version> Python/<x.y>``; ``None``: no header).
+    A 301, 302, 303, 307 or 308 answer to the handshake is followed (a
+    relative ``Location`` is resolved against the URL) up to
+    ``max_redirects`` times, then :class:`TooManyRedirects` is raised; a
+    redirect from ``wss://`` to ``ws://`` raises :class:`InsecureRedirect`.
     """
 
     def __init__(self, url: str, *, ssl: Any = None, subprotocols: Sequence[str] = (),
@@ -42,7 +46,7 @@ class websocket_connect:  # noqa: N801 - used like a function
                  open_timeout: float | None = 10, close_timeout: float | None = 10,
                  origin: str | None = None, server_hostname: str | None = None,
                  stream: Any = None, shutdown_close_timeout: float | None = 1,
-                 user_agent_header: Any = _DEFAULT) -> None:  # fmt: skip
+                 user_agent_header: Any = _DEFAULT, max_redirects: int = 10) -> None:  # fmt: skip
         self.url = url
         self._kw = dict(
             ssl=ssl, subprotocols=subprotocols, extra_headers=extra_headers, compression=compression,
@@ -50,6 +54,7 @@ class websocket_connect:  # noqa: N801 - used like a function
             ping_timeout=ping_timeout, open_timeout=open_timeout, close_timeout=close_timeout,
             origin=origin, server_hostname=server_hostname, stream=stream,
             shutdown_close_timeout=shutdown_close_timeout, user_agent_header=user_agent_header,
+            max_redirects=max_redirects,
         )  # fmt: skip
         self._ws: WebSocket | None = None
 
@@ -79,29 +84,79 @@ def _parse_url(url: str) -> tuple[bool, str, int, str]:
     return secure, parts.hostname, port, path
 
 
+class RedirectError(HandshakeError):
+    """The server redirected the handshake somewhere the client will not follow."""
+
+
+class TooManyRedirects(RedirectError):
+    """More than ``max_redirects`` redirects in a row."""
+
+
+class InsecureRedirect(RedirectError):
+    """A ``wss://`` handshake was redirected to a ``ws://`` (unencrypted) URL."""
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_HTTP_SCHEMES = {"http": "ws", "https": "wss"}
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """The URL a redirect from *url* to *location* leads to (a relative
+    Location is resolved against *url*; ``http``/``https`` read as ``ws``/``wss``)."""
+    target = urljoin(url, location)
+    parts = urlsplit(target)
+    if parts.scheme in _HTTP_SCHEMES:
+        target = parts._replace(scheme=_HTTP_SCHEMES[parts.scheme]).geturl()
+    if urlsplit(url).scheme == "wss" and urlsplit(target).scheme == "ws":
+        raise InsecureRedirect(f"refusing to follow a redirect from {url} to the unencrypted {target}")
+    try:
+        _parse_url(target)
+    except ValueError as exc:
+        raise RedirectError(f"cannot follow the redirect from {url} to {location!r}: {exc}") from exc
+    return target
+
+
 async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_headers: Any, compression: Any,
                    max_message_size: int | None, max_queue: int, ping_interval: float | None,
                    ping_timeout: float | None, open_timeout: float | None, close_timeout: float | None,
                    origin: str | None, server_hostname: str | None, stream: Any,
-                   shutdown_close_timeout: float | None, user_agent_header: Any) -> WebSocket:  # fmt: skip
-    secure, host, port, path = _parse_url(url)
-    if secure and (ssl is None or ssl is True):
-        ssl = _ssl.create_default_context()
-    elif not secure:
-        ssl = None
+                   shutdown_close_timeout: float | None, user_agent_header: Any,
+                   max_redirects: int) -> WebSocket:  # fmt: skip
+    _parse_url(url)
+    first_url = url
+    redirects = 0
     ws: WebSocket | None = None
     opened: Any = None
     try:
         async with timeout_after(open_timeout):
-            if stream is None:
-                opened = await _open_stream(host, port, ssl, server_hostname or host)
-                stream_ = as_stream(opened)
-            else:
-                stream_ = as_stream(stream)
-            ws = await _client_handshake(
-                stream_, host, port, secure, path, subprotocols, extra_headers, compression,
-                max_message_size, origin, user_agent_header,
-            )  # fmt: skip
+            while True:
+                secure, host, port, path = _parse_url(url)
+                context = None
+                if secure:
+                    context = _ssl.create_default_context() if ssl is None or ssl is True else ssl
+                if stream is None:
+                    hostname = server_hostname if server_hostname and url == first_url else host
+                    opened = await _open_stream(host, port, context, hostname)
+                    stream_ = as_stream(opened)
+                else:
+                    stream_ = as_stream(stream)
+                try:
+                    ws = await _client_handshake(
+                        stream_, host, port, secure, path, subprotocols, extra_headers, compression,
+                        max_message_size, origin, user_agent_header,
+                    )  # fmt: skip
+                    break
+                except InvalidStatus as exc:
+                    location = exc.headers.get("location")
+                    if exc.status_code not in _REDIRECTS or location is None or stream is not None:
+                        raise
+                    redirects += 1
+                    if redirects > max_redirects:
+                        raise TooManyRedirects(f"more than {max_redirects} redirects from {first_url}") from exc
+                    target = _redirect_target(url, location)
+                    old, opened = opened, None
+                    await _close_quietly(old)
+                    url = target
     except TaskTimeout as exc:
         if opened is not None:
             await _close_quietly(opened)
