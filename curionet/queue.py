@@ -6,7 +6,8 @@ Task queues live in :mod:`curionet.kernel.queue`, the universal queue in
 UniversalQueue`` run with only the import changed.
 """
 
-from .kernel.queue import LifoQueue as LifoQueue, PriorityQueue as PriorityQueue, Queue as Queue
+from .kernel import queue as _queue
+from .kernel.queue import *  # noqa: F403
 from .universal import UniversalQueue as UniversalQueue
 
-__all__ = ["Queue", "PriorityQueue", "LifoQueue", "UniversalQueue"]
+__all__ = [*_queue.__all__, "UniversalQueue"]

@@ -4,6 +4,7 @@ The classes live in :mod:`curionet.kernel.sched`; this module lets
 ``from curio.sched import SchedFIFO`` run with only the import changed.
 """
 
-from .kernel.sched import SchedBarrier as SchedBarrier, SchedBase as SchedBase, SchedFIFO as SchedFIFO
+from .kernel import sched as _sched
+from .kernel.sched import *  # noqa: F403
 
-__all__ = ["SchedBase", "SchedFIFO", "SchedBarrier"]
+__all__ = list(_sched.__all__)

@@ -6,25 +6,8 @@ with threads and asyncio in :mod:`curionet.universal`.  This module lets
 changed.
 """
 
-from .kernel.sync import (
-    BoundedSemaphore as BoundedSemaphore,
-    Condition as Condition,
-    Event as Event,
-    Lock as Lock,
-    Result as Result,
-    RLock as RLock,
-    Semaphore as Semaphore,
-)
+from .kernel import sync as _sync
+from .kernel.sync import *  # noqa: F403
 from .universal import UniversalEvent as UniversalEvent, UniversalResult as UniversalResult
 
-__all__ = [
-    "Event",
-    "UniversalEvent",
-    "Lock",
-    "RLock",
-    "Semaphore",
-    "BoundedSemaphore",
-    "Condition",
-    "Result",
-    "UniversalResult",
-]
+__all__ = [*_sync.__all__, "UniversalEvent", "UniversalResult"]

@@ -5,24 +5,7 @@ The implementation lives in :mod:`curionet.kernel.task`; this module lets
 ``from curio.task import TaskGroup`` run with only the import changed.
 """
 
-from .kernel.task import (
-    ContextTask as ContextTask,
-    Task as Task,
-    TaskGroup as TaskGroup,
-    check_cancellation as check_cancellation,
-    current_task as current_task,
-    disable_cancellation as disable_cancellation,
-    set_cancellation as set_cancellation,
-    spawn as spawn,
-)
+from .kernel import task as _task
+from .kernel.task import *  # noqa: F403
 
-__all__ = [
-    "Task",
-    "TaskGroup",
-    "ContextTask",
-    "spawn",
-    "current_task",
-    "disable_cancellation",
-    "check_cancellation",
-    "set_cancellation",
-]
+__all__ = list(_task.__all__)

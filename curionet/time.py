@@ -4,11 +4,7 @@ The implementation lives in :mod:`curionet.kernel.time`; this module lets
 ``from curio.time import timeout_after`` run with only the import changed.
 """
 
-from .kernel.time import (
-    clock as clock,
-    ignore_after as ignore_after,
-    sleep as sleep,
-    timeout_after as timeout_after,
-)
+from .kernel import time as _time
+from .kernel.time import *  # noqa: F403
 
-__all__ = ["sleep", "clock", "timeout_after", "ignore_after"]
+__all__ = list(_time.__all__)
