@@ -10,6 +10,8 @@ where one is needed; everything runs on loopback.
 
 from __future__ import annotations
 
+import itertools
+import random
 import re
 import socket
 import ssl
@@ -22,7 +24,9 @@ from test_websocket_support import in_thread
 from websockets.sync.client import connect as lib_connect
 from websockets.sync.server import serve as lib_serve
 
+from curionet import MockClock, TaskGroup, clock, sleep
 from curionet.protocols.websocket import (
+    ConnectionClosedError,
     HandshakeError,
     InsecureRedirect,
     InvalidStatus,
@@ -31,6 +35,7 @@ from curionet.protocols.websocket import (
     WebSocketServer,
     websocket_connect,
 )
+from curionet.protocols.websocket._client import _backoff
 from curionet.protocols.websocket._handshake import default_agent
 
 AGENT = re.compile(r"curionet/\S+ Python/\d+\.\d+")
@@ -39,7 +44,8 @@ AGENT = re.compile(r"curionet/\S+ Python/\d+\.\d+")
 class LibServer:
     """A ``websockets`` sync server in a thread that sends back what it saw."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, handler=None, **kwargs):
+        self.custom = handler
         kwargs.setdefault("ping_interval", None)
         self.server = lib_serve(self.handler, "127.0.0.1", 0, **kwargs)
         self.port = self.server.socket.getsockname()[1]
@@ -48,6 +54,8 @@ class LibServer:
         self.user_agents: list[str | None] = []
 
     def handler(self, ws):
+        if self.custom is not None:
+            return self.custom(ws)
         self.user_agents.append(ws.request.headers.get("User-Agent"))
         for message in ws:
             ws.send(message)
@@ -403,3 +411,123 @@ async def test_wss_to_ws_redirect_is_refused(tls):
             with pytest.raises(InsecureRedirect):
                 await websocket_connect(f"wss://localhost:{secure.port}/", ssl=client_ctx)
         assert not plain.connections
+
+
+# ---------------------------------------------------------------------------
+# 4. The reconnecting client: async for ws in websocket_connect(url)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def autojump_clock():
+    # Real loopback sockets: jump only after 50 ms of real idleness, so no
+    # jump overtakes bytes in flight.
+    return MockClock(autojump_threshold=0.05)
+
+
+@pytest.fixture
+def half_jitter(monkeypatch):
+    monkeypatch.setattr(random, "random", lambda: 0.5)  # first delay: 0.5 * 5 s
+
+
+async def test_reconnect_retries_5xx_with_backoff(autojump_clock, half_jitter):
+    times = []
+
+    async def flaky(request):
+        times.append(await clock())
+        return 503 if len(times) <= 2 else None
+
+    async with WebSocketServer("127.0.0.1", 0, echo, process_request=flaky) as server:
+        async for ws in websocket_connect(f"ws://127.0.0.1:{server.port}/"):
+            async with ws:
+                await ws.send("up")
+                assert await ws.receive() == "up"
+            break
+    assert len(times) == 3
+    assert times[1] - times[0] == pytest.approx(2.5)
+    assert times[2] - times[1] == pytest.approx(3.1)
+
+
+async def test_reconnect_after_connection_refused(autojump_clock, half_jitter):
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    # Nothing listens on port until t = 4 s: the attempts at 0 and 2.5 s are
+    # refused, the one at 2.5 + 3.1 s connects.
+    start = await clock()
+    async with TaskGroup() as group:
+
+        async def late_server():
+            await sleep(4)
+            async with WebSocketServer("127.0.0.1", port, echo):
+                await sleep(60)
+
+        await group.spawn(late_server)
+        async for ws in websocket_connect(f"ws://127.0.0.1:{port}/"):
+            assert await clock() - start == pytest.approx(5.6)
+            async with ws:
+                await ws.send("late")
+                assert await ws.receive() == "late"
+            break
+        await group.cancel_remaining()
+
+
+async def test_reconnect_after_an_abnormal_close(lib_server):
+    connections = []
+
+    def handler(ws):
+        connections.append(ws)
+        if len(connections) == 1:
+            ws.socket.shutdown(socket.SHUT_RDWR)  # no Close frame: 1006 for the client
+            return
+        ws.send(f"connection {len(connections)}")
+
+    server = lib_server(handler=handler)
+    got = []
+    async for ws in websocket_connect(f"ws://127.0.0.1:{server.port}/"):
+        try:
+            got.append(await ws.receive())
+        except ConnectionClosedError as exc:
+            assert exc.code == 1006
+            continue
+        await ws.close()
+        break
+    assert got == ["connection 2"]
+
+
+async def test_reconnect_gives_up_on_403():
+    calls = []
+
+    def forbid(request):
+        calls.append(request.path)
+        return 403
+
+    async with WebSocketServer("127.0.0.1", 0, echo, process_request=forbid) as server:
+        with pytest.raises(InvalidStatus) as info:
+            async for _ws in websocket_connect(f"ws://127.0.0.1:{server.port}/"):
+                pytest.fail("connected")
+    assert info.value.status_code == 403
+    assert calls == ["/"]
+
+
+async def test_process_exception_decides(autojump_clock):
+    seen = []
+
+    def never_retry(exc):
+        seen.append(exc)
+        return RuntimeError("stop")
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    with pytest.raises(RuntimeError, match="stop"):
+        async for _ws in websocket_connect(f"ws://127.0.0.1:{port}/", process_exception=never_retry):
+            pytest.fail("connected")
+    assert len(seen) == 1 and isinstance(seen[0], ConnectionRefusedError)
+
+
+def test_backoff_delays_match_websockets(monkeypatch):
+    monkeypatch.setattr(random, "random", lambda: 0.999)
+    delays = list(itertools.islice(_backoff(), 12))
+    assert delays[0] == pytest.approx(4.995)
+    assert delays[1:4] == pytest.approx([3.1, 3.1 * 1.618, 3.1 * 1.618**2])
+    assert max(delays) == 90.0 and delays[-1] == 90.0
+    assert all(a <= b for a, b in zip(delays[1:], delays[2:], strict=False))

@@ -30,6 +30,7 @@ from ._client import (
     InsecureRedirect as InsecureRedirect,
     RedirectError as RedirectError,
     TooManyRedirects as TooManyRedirects,
+    default_process_exception as default_process_exception,
     websocket_connect as websocket_connect,
 )
 from ._connection import State as State, WebSocket as WebSocket, broadcast as broadcast
@@ -69,6 +70,7 @@ __all__ = [
     "Response",
     "Headers",
     "websocket_connect",
+    "default_process_exception",
     "websocket_server",
     "websocket_handler",
     "accept_websocket",

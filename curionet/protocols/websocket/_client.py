@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import ssl as _ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ...errors import TaskTimeout
-from ...kernel.time import timeout_after
+from ...kernel.time import sleep, timeout_after
 from ._connection import MiB, WebSocket
 from ._errors import HandshakeError, InvalidStatus
 from ._handshake import _DEFAULT, _client_handshake
 from ._transport import _close_quietly, as_stream
 
-__all__ = ["websocket_connect", "RedirectError", "TooManyRedirects", "InsecureRedirect"]
+__all__ = ["websocket_connect", "RedirectError", "TooManyRedirects", "InsecureRedirect", "default_process_exception"]
+
+_log = logging.getLogger("curionet")
+
+# Reconnection delays, as in the websockets library.
+BACKOFF_INITIAL_DELAY = 5.0  # the first delay is random in [0, this)
+BACKOFF_MIN_DELAY = 3.1
+BACKOFF_MAX_DELAY = 90.0
+BACKOFF_FACTOR = 1.618
 
 
 class websocket_connect:  # noqa: N801 - used like a function
@@ -37,6 +47,13 @@ class websocket_connect:  # noqa: N801 - used like a function
     relative ``Location`` is resolved against the URL) up to
     ``max_redirects`` times, then :class:`TooManyRedirects` is raised; a
     redirect from ``wss://`` to ``ws://`` raises :class:`InsecureRedirect`.
+
+    ``async for ws in websocket_connect(url):`` connects again each time
+    the loop comes round (closing the previous connection), and retries a
+    failed attempt after a delay that grows from a random one in [0, 5) s
+    through 3.1 s by a factor of 1.618 up to 90 s.  Which failures are
+    retried is ``process_exception(exc)``'s decision: it returns ``None`` to
+    retry or the exception to raise (default: :func:`default_process_exception`).
     """
 
     def __init__(self, url: str, *, ssl: Any = None, subprotocols: Sequence[str] = (),
@@ -46,8 +63,10 @@ class websocket_connect:  # noqa: N801 - used like a function
                  open_timeout: float | None = 10, close_timeout: float | None = 10,
                  origin: str | None = None, server_hostname: str | None = None,
                  stream: Any = None, shutdown_close_timeout: float | None = 1,
-                 user_agent_header: Any = _DEFAULT, max_redirects: int = 10) -> None:  # fmt: skip
+                 user_agent_header: Any = _DEFAULT, max_redirects: int = 10,
+                 process_exception: Callable[[Exception], Exception | None] | None = None) -> None:  # fmt: skip
         self.url = url
+        self._process_exception = process_exception or default_process_exception
         self._kw = dict(
             ssl=ssl, subprotocols=subprotocols, extra_headers=extra_headers, compression=compression,
             max_message_size=max_message_size, max_queue=max_queue, ping_interval=ping_interval,
@@ -61,6 +80,11 @@ class websocket_connect:  # noqa: N801 - used like a function
     def __await__(self) -> Any:
         return _connect(self.url, **self._kw).__await__()
 
+    def __aiter__(self) -> _Reconnecting:
+        """``async for ws in websocket_connect(url)``: a connection per
+        iteration, reconnecting with backoff (see :class:`_Reconnecting`)."""
+        return _Reconnecting(self.url, self._kw, self._process_exception)
+
     async def __aenter__(self) -> WebSocket:
         self._ws = await _connect(self.url, **self._kw)
         return self._ws
@@ -68,6 +92,75 @@ class websocket_connect:  # noqa: N801 - used like a function
     async def __aexit__(self, ty: Any, val: Any, tb: Any) -> None:
         assert self._ws is not None
         await self._ws.__aexit__(ty, val, tb)
+
+
+def _backoff() -> Iterator[float]:
+    """Reconnection delays: random (jitter, so clients that lost the same
+    server do not return all at once), then growing geometrically to a cap."""
+    yield random.random() * BACKOFF_INITIAL_DELAY
+    delay = BACKOFF_MIN_DELAY
+    while delay < BACKOFF_MAX_DELAY:
+        yield delay
+        delay *= BACKOFF_FACTOR
+    while True:
+        yield BACKOFF_MAX_DELAY
+
+
+def default_process_exception(exc: Exception) -> Exception | None:
+    """Which connection failures the reconnecting client retries: ``None``
+    (retry) for a network error (``OSError``, TLS errors included), a
+    handshake that timed out or was cut off, and an HTTP 500, 502, 503 or
+    504 answer; *exc* itself (give up) for anything else, such as a 403 or
+    a redirect that cannot be followed."""
+    if isinstance(exc, InvalidStatus):
+        return None if exc.status_code in (500, 502, 503, 504) else exc
+    if isinstance(exc, RedirectError):
+        return exc
+    if isinstance(exc, (OSError, EOFError, HandshakeError)):
+        return None
+    return exc
+
+
+class _Reconnecting:
+    """The iterator ``async for ws in websocket_connect(url)`` runs.
+
+    Each step closes the previous connection (if the loop body did not) and
+    opens a new one.  A failed attempt is retried after the next delay of
+    :func:`_backoff` when ``process_exception`` returns ``None``; the delays
+    start over once a connection has been made (as in websockets).  Leaving
+    the loop with ``break`` leaves the last connection open: close it, or use
+    ``async with ws:`` inside the loop.
+    """
+
+    def __init__(self, url: str, kw: dict[str, Any], process_exception: Callable[[Exception], Any]) -> None:
+        self._url = url
+        self._kw = kw
+        self._process_exception = process_exception
+        self._ws: WebSocket | None = None
+
+    def __aiter__(self) -> _Reconnecting:
+        return self
+
+    async def __anext__(self) -> WebSocket:
+        previous, self._ws = self._ws, None
+        if previous is not None:
+            await previous.close()
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                self._ws = await _connect(self._url, **self._kw)
+                return self._ws
+            except Exception as exc:
+                verdict = self._process_exception(exc)
+                if verdict is not None:
+                    if verdict is exc:
+                        raise
+                    raise verdict from exc
+                if delays is None:
+                    delays = _backoff()
+                delay = next(delays)
+                _log.info("connecting to %s failed (%s); retrying in %.1f s", self._url, exc, delay)
+                await sleep(delay)
 
 
 def _parse_url(url: str) -> tuple[bool, str, int, str]:
