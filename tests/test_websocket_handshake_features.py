@@ -531,3 +531,43 @@ def test_backoff_delays_match_websockets(monkeypatch):
     assert delays[1:4] == pytest.approx([3.1, 3.1 * 1.618, 3.1 * 1.618**2])
     assert max(delays) == 90.0 and delays[-1] == 90.0
     assert all(a <= b for a, b in zip(delays[1:], delays[2:], strict=False))
+
+
+# ---------------------------------------------------------------------------
+# 5. serve / connect, websockets' names
+# ---------------------------------------------------------------------------
+
+
+async def test_serve_and_connect_aliases_port_websockets_code():
+    from curionet.protocols.websocket import connect, serve
+
+    async def handler(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async with serve(handler, "127.0.0.1", 0, max_size=2**10, compression=None) as server:
+        url = f"ws://127.0.0.1:{server.port}/"
+        async with connect(url, additional_headers={"X-Token": "t"}, max_size=2**20,
+                           compression="deflate", max_queue=(16, 4)) as websocket:  # fmt: skip
+            assert websocket.request.headers["X-Token"] == "t"
+            assert websocket.extensions == []  # the server turned compression off
+            assert websocket.max_message_size == 2**20
+            await websocket.send("hello")
+            assert await websocket.recv() == "hello"
+            await websocket.send("x" * 2000)  # over the server's max_size
+            with pytest.raises(ConnectionClosedError) as info:
+                await websocket.recv()
+            assert info.value.code == 1009
+
+
+async def test_await_serve_starts_the_server():
+    from curionet.protocols.websocket import connect, serve
+
+    server = await serve(echo, "127.0.0.1", 0)
+    try:
+        websocket = await connect(f"ws://127.0.0.1:{server.port}/")
+        await websocket.send("up")
+        assert await websocket.recv() == "up"
+        await websocket.close()
+    finally:
+        await server.close()

@@ -30,6 +30,7 @@ from ._client import (
     InsecureRedirect as InsecureRedirect,
     RedirectError as RedirectError,
     TooManyRedirects as TooManyRedirects,
+    connect as connect,
     default_process_exception as default_process_exception,
     websocket_connect as websocket_connect,
 )
@@ -48,6 +49,7 @@ from ._headers import Headers as Headers, Request as Request, Response as Respon
 from ._server import (
     WebSocketServer as WebSocketServer,
     accept_websocket as accept_websocket,
+    serve as serve,
     websocket_handler as websocket_handler,
     websocket_server as websocket_server,
 )
@@ -75,4 +77,6 @@ __all__ = [
     "websocket_handler",
     "accept_websocket",
     "broadcast",
+    "serve",
+    "connect",
 ]

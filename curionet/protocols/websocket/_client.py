@@ -6,7 +6,7 @@ import logging
 import random
 import ssl as _ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from ...errors import TaskTimeout
@@ -16,7 +16,13 @@ from ._errors import HandshakeError, InvalidStatus
 from ._handshake import _DEFAULT, _client_handshake
 from ._transport import _close_quietly, as_stream
 
-__all__ = ["websocket_connect", "RedirectError", "TooManyRedirects", "InsecureRedirect", "default_process_exception"]
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+__all__ = [
+    "websocket_connect", "connect", "default_process_exception", "RedirectError", "TooManyRedirects",
+    "InsecureRedirect",
+]
 
 _log = logging.getLogger("curionet")
 
@@ -77,7 +83,7 @@ class websocket_connect:  # noqa: N801 - used like a function
         )  # fmt: skip
         self._ws: WebSocket | None = None
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, WebSocket]:
         return _connect(self.url, **self._kw).__await__()
 
     def __aiter__(self) -> _Reconnecting:
@@ -92,6 +98,33 @@ class websocket_connect:  # noqa: N801 - used like a function
     async def __aexit__(self, ty: Any, val: Any, tb: Any) -> None:
         assert self._ws is not None
         await self._ws.__aexit__(ty, val, tb)
+
+
+def connect(uri: str, **options: Any) -> websocket_connect:
+    """``websocket_connect`` under the websockets library's name, taking its
+    option names too: ``additional_headers`` (``extra_headers``),
+    ``max_size`` (``max_message_size``), ``compression="deflate"`` or
+    ``None``, ``max_queue`` as a ``(high, low)`` pair.  Awaitable, an async
+    context manager and an async iterator, like ``websocket_connect``."""
+    return websocket_connect(uri, **_translate(options))
+
+
+def _translate(options: dict[str, Any]) -> dict[str, Any]:
+    """websockets' option names and values as curionet's."""
+    options = dict(options)
+    if "additional_headers" in options:
+        options["extra_headers"] = options.pop("additional_headers")
+    if "max_size" in options:
+        options["max_message_size"] = options.pop("max_size")
+    if "compression" in options:
+        compression = options["compression"]
+        if compression == "deflate":
+            options["compression"] = True
+        elif compression is None:
+            options["compression"] = False
+    if isinstance(options.get("max_queue"), tuple):
+        options["max_queue"] = options["max_queue"][0]
+    return options
 
 
 def _backoff() -> Iterator[float]:

@@ -19,7 +19,7 @@ from ._handshake import _DEFAULT, _server_handshake, _ServerOptions
 from ._headers import Request, Response
 from ._transport import _close_quietly, _peername, as_stream
 
-__all__ = ["accept_websocket", "websocket_handler", "WebSocketServer", "websocket_server"]
+__all__ = ["accept_websocket", "websocket_handler", "WebSocketServer", "websocket_server", "serve"]
 
 
 async def accept_websocket(
@@ -204,6 +204,11 @@ class WebSocketServer:
         await self.start()
         return self
 
+    def __await__(self) -> Any:
+        """``server = await WebSocketServer(...)`` (or ``await serve(...)``)
+        starts it and returns it; stop it with :meth:`close`."""
+        return self.__aenter__().__await__()
+
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
@@ -229,3 +234,14 @@ async def websocket_server(host: str, port: int, handler: Callable[[WebSocket], 
     )  # fmt: skip
     async with server:
         await server.serve_forever()
+
+
+def serve(handler: Callable[[WebSocket], Awaitable[Any]], host: str, port: int, **options: Any) -> WebSocketServer:
+    """:class:`WebSocketServer` under the websockets library's name and
+    argument order: ``async with serve(handler, host, port) as server:``
+    (``await server.serve_forever()`` to run until cancelled), or
+    ``server = await serve(...)``.  Takes websockets' option names too
+    (``max_size``, ``compression="deflate"`` or ``None``)."""
+    from ._client import _translate
+
+    return WebSocketServer(host, port, handler, **_translate(options))
