@@ -33,10 +33,10 @@ import heapq
 import select
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager, nullcontext
 from itertools import count
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from ..errors import (
     CancelledError,
@@ -55,6 +55,8 @@ from .task import BLOCKED, READY, RUNNING, TERMINATED, Task, instantiate_corouti
 from .timers import _TimerMixin
 
 __all__ = ["Kernel", "run", "Activation", "send_hint"]
+
+_T = TypeVar("_T")
 
 _local = threading.local()
 
@@ -684,8 +686,18 @@ def _make_activations(debug: Any, activations: Any) -> list[Any]:
     return acts
 
 
+@overload
+def run(corofunc: Coroutine[Any, Any, _T], *, debug: Any = None, selector: Any = None,
+        with_monitor: bool = False, taskcls: type[Task[Any]] = Task, clock: Any = None,
+        activations: Any = None, **kernel_extra: Any) -> _T: ...  # fmt: skip
+@overload
+def run(corofunc: Callable[..., Awaitable[_T]], *args: Any, debug: Any = None, selector: Any = None,
+        with_monitor: bool = False, taskcls: type[Task[Any]] = Task, clock: Any = None,
+        activations: Any = None, **kernel_extra: Any) -> _T: ...  # fmt: skip
+
+
 def run(corofunc: Any, *args: Any, debug: Any = None, selector: Any = None,
-        with_monitor: bool = False, taskcls: type[Task] = Task, clock: Any = None,
+        with_monitor: bool = False, taskcls: type[Task[Any]] = Task, clock: Any = None,
         activations: Any = None, **kernel_extra: Any) -> Any:  # fmt: skip
     """Run ``corofunc(*args)`` on a new kernel, shut it down, return the result.
 

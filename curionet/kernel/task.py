@@ -25,9 +25,9 @@ import inspect
 import logging
 import os
 import traceback as _tb
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from types import CoroutineType, FunctionType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from ..errors import CancelledError, TaskCancelled, TaskError, TaskTimeout
 from .athread import sync_enter, sync_exit, sync_iter, sync_next
@@ -93,8 +93,15 @@ def _check_coroutine(corofunc: Any, coro: Any) -> Coroutine[Any, Any, Any]:
     return coro
 
 
-class Task:
-    """A running coroutine.  Created by :func:`spawn`; never directly."""
+_T = TypeVar("_T")
+
+
+class Task(Generic[_T]):
+    """A running coroutine.  Created by :func:`spawn`; never directly.
+
+    Generic for type checkers: a task running a coroutine that returns
+    ``T`` is a ``Task[T]``, and ``join()`` and ``result`` give a ``T``.
+    """
 
     __slots__ = (
         "id", "name", "coro", "daemon", "cycles",
@@ -160,17 +167,17 @@ class Task:
         return self._reason
 
     @property
-    def result(self) -> Any:
+    def result(self) -> _T:
         """The task's return value; re-raises the exception it failed with."""
         if not self.terminated:
             raise RuntimeError("Task not terminated")
         self._exc_unretrieved = False
         if self._exception is not None:
             raise self._exception
-        return self._result
+        return self._result  # type: ignore[no-any-return]
 
     @result.setter
-    def result(self, value: Any) -> None:
+    def result(self, value: _T) -> None:
         self._result = value
         self._exception = None
 
@@ -258,7 +265,7 @@ class Task:
                 self._joining = SchedBarrier()
             await _scheduler_wait(self._joining, "TASK_JOIN")
 
-    async def join(self) -> Any:
+    async def join(self) -> _T:
         """Wait for the task and return its result.
 
         A failure is raised as :class:`TaskError` chained (``__cause__``) to
@@ -270,7 +277,7 @@ class Task:
         self._exc_unretrieved = False
         if self._exception is not None:
             raise TaskError("Task crashed") from self._exception
-        return self._result
+        return self._result  # type: ignore[no-any-return]
 
     async def cancel(self, blocking: bool = True, exc: Any = TaskCancelled) -> bool:
         """Cancel the task by raising *exc* (a class or instance) in it.
@@ -323,7 +330,7 @@ class _ContextCoroutine:
         return repr(self._coro)
 
 
-class ContextTask(Task):
+class ContextTask(Task[_T]):
     """A task that runs in its own copy of the ``contextvars`` context
     (Curio's ``ContextTask``): ``Kernel(taskcls=ContextTask)`` or
     ``run(main, taskcls=ContextTask)``.
@@ -343,12 +350,18 @@ class ContextTask(Task):
         self.coro = _ContextCoroutine(coro, self._context)  # type: ignore[assignment]
 
 
-async def spawn(corofunc: Any, *args: Any, daemon: bool = False) -> Task:
+@overload
+async def spawn(corofunc: Coroutine[Any, Any, _T], *, daemon: bool = False) -> Task[_T]: ...
+@overload
+async def spawn(corofunc: Callable[..., Awaitable[_T]], *args: Any, daemon: bool = False) -> Task[_T]: ...
+
+
+async def spawn(corofunc: Any, *args: Any, daemon: bool = False) -> Task[Any]:
     """Start ``corofunc(*args)`` (or a coroutine object) as a new task."""
     return await _spawn(instantiate_coroutine(corofunc, args), daemon)
 
 
-async def current_task() -> Task:
+async def current_task() -> Task[Any]:
     """Return the :class:`Task` running the caller."""
     return await _get_current()
 
@@ -430,7 +443,12 @@ class TaskGroup:
             self._waiting._wake(1 if self._running else len(self._waiting))
 
     # -- public API -------------------------------------------------------
-    async def spawn(self, coro: Any, *args: Any, daemon: bool = False) -> Task:
+    @overload
+    async def spawn(self, coro: Coroutine[Any, Any, _T], *, daemon: bool = False) -> Task[_T]: ...
+    @overload
+    async def spawn(self, coro: Callable[..., Awaitable[_T]], *args: Any, daemon: bool = False) -> Task[_T]: ...
+
+    async def spawn(self, coro: Any, *args: Any, daemon: bool = False) -> Task[Any]:
         """Start ``coro(*args)`` (or the coroutine object *coro*) as a member
         of the group."""
         if self._joined:

@@ -26,7 +26,8 @@ is discarded unless an outer deadline has passed too.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ..errors import TaskTimeout, TimeoutCancellationError, UncaughtTimeoutError
 from .athread import sync_enter, sync_exit
@@ -34,6 +35,9 @@ from .task import Task, instantiate_coroutine
 from .traps import _clock, _get_current, _set_timeout, _sleep, _unset_timeout
 
 __all__ = ["sleep", "clock", "timeout_after", "ignore_after"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 async def sleep(seconds: float) -> float:
@@ -56,10 +60,10 @@ class _TimeoutBlock:
         self._seconds = seconds
         self._ignore = ignore
         self._timeout_result = timeout_result
-        self._task: Task | None = None
+        self._task: Task[Any] | None = None
         self._deadline = 0.0
-        self.expired = False
-        self.result = True
+        self.expired: bool = False
+        self.result: Any = True
 
     async def __aenter__(self) -> _TimeoutBlock:
         self._task = await _get_current()
@@ -102,6 +106,19 @@ class _TimeoutBlock:
     __exit__ = sync_exit
 
 
+if TYPE_CHECKING:
+
+    class _TimeoutAfterBlock(_TimeoutBlock):
+        """What type checkers see ``timeout_after(s)`` return: its exit never
+        swallows an exception, so code after the block runs only if the block
+        finished."""
+
+        async def __aexit__(self, ty: Any, val: Any, tb: Any) -> Literal[False]: ...
+
+else:
+    _TimeoutAfterBlock = _TimeoutBlock
+
+
 def _timeout(
     seconds: float | None, corofunc: Any, args: tuple[Any, ...], ignore: bool, timeout_result: Any = None
 ) -> Any:
@@ -120,6 +137,14 @@ def _timeout(
     return _run()
 
 
+@overload
+def timeout_after(seconds: float | None) -> _TimeoutAfterBlock: ...
+@overload
+def timeout_after(seconds: float | None, coro: Coroutine[Any, Any, _T]) -> Awaitable[_T]: ...
+@overload
+def timeout_after(seconds: float | None, coro: Callable[..., Awaitable[_T]], *args: Any) -> Awaitable[_T]: ...
+
+
 def timeout_after(seconds: float | None, coro: Any = None, *args: Any) -> Any:
     """Apply a timeout.
 
@@ -129,6 +154,22 @@ def timeout_after(seconds: float | None, coro: Any = None, *args: Any) -> Any:
     the timeout to a block.  ``None`` means no timeout.
     """
     return _timeout(seconds, coro, args, ignore=False)
+
+
+@overload
+def ignore_after(seconds: float | None, *, timeout_result: Any = None) -> _TimeoutBlock: ...
+@overload
+def ignore_after(seconds: float | None, coro: Coroutine[Any, Any, _T], *, timeout_result: None = None
+                 ) -> Awaitable[_T | None]: ...  # fmt: skip
+@overload
+def ignore_after(seconds: float | None, coro: Coroutine[Any, Any, _T], *, timeout_result: _R
+                 ) -> Awaitable[_T | _R]: ...  # fmt: skip
+@overload
+def ignore_after(seconds: float | None, coro: Callable[..., Awaitable[_T]], *args: Any, timeout_result: None = None
+                 ) -> Awaitable[_T | None]: ...  # fmt: skip
+@overload
+def ignore_after(seconds: float | None, coro: Callable[..., Awaitable[_T]], *args: Any, timeout_result: _R
+                 ) -> Awaitable[_T | _R]: ...  # fmt: skip
 
 
 def ignore_after(seconds: float | None, coro: Any = None, *args: Any, timeout_result: Any = None) -> Any:

@@ -681,7 +681,7 @@ async def open_tcp_stream(
     trace: Callable[[TraceEvent], Any] | None = None,
     resolver: Resolver | None = None,
     socket_layer: SocketLayer | None = None,
-) -> Any:
+) -> Socket:
     """Connect to *host*:*port* over TCP the RFC 8305 way and return the socket.
 
     *host* is a name or a literal IP address (no DNS then).  AAAA and A
