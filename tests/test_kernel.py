@@ -2,8 +2,10 @@
 I/O waits, futures and cross-thread wake-ups."""
 
 import concurrent.futures
+import gc
 import socket
 import threading
+import weakref
 
 import pytest
 
@@ -711,3 +713,36 @@ def test_echo_round_trips_with_and_without_busy_polling():
     for busy in (0, 100e-6):
         with Kernel(busy_poll=busy) as k:
             assert k.run(main)
+
+
+# -- the timer heap keeps no ended task alive -------------------------------
+
+
+async def test_the_timer_heap_keeps_no_ended_task_alive():
+    # A timeout block or a sleep that ends early leaves its heap entry to go
+    # stale until its deadline: that entry must not hold the task (an hour
+    # here; a WebSocket's close_timeout in real code).  gc is off, so only
+    # references count: a task held by the heap stays alive.
+    async def leaves_block():
+        async with curionet.timeout_after(3600):
+            await sleep(0)
+
+    async def cancelled_in_block():
+        async with curionet.timeout_after(3600):
+            await sleep(3600)
+
+    gc.collect()
+    gc.disable()
+    try:
+        refs = []
+        for body, *args in ((leaves_block,), (cancelled_in_block,), (sleep, 3600)):
+            t = await spawn(body, *args)
+            await sleep(0)
+            await sleep(0)
+            if not t.terminated:
+                await t.cancel()
+            refs.append(weakref.ref(t))
+            del t
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()

@@ -370,9 +370,10 @@ class Kernel(_IOMixin, _TimerMixin, _ShutdownMixin):
                 task.cancelled = True
             else:
                 task._exc_unretrieved = True
-        if task._timeout_seq is not None:
+        if task._timeout_entry is not None:
+            task._timeout_entry[2] = None  # the heap entry lets go of the task
             self._stale_timers += 1
-            task._timeout_seq = None
+            task._timeout_entry = None
         del self._tasks[task.id]
         if task._joining is not None:
             task._joining._wake(len(task._joining))
@@ -564,11 +565,11 @@ class Kernel(_IOMixin, _TimerMixin, _ShutdownMixin):
         return _SUSPEND
 
     def _trap_sleep(self, task: Task, req: Any) -> Any:
-        seq = next(self._timer_seq)
         r = self._block(task, self._sleep_wait, "TIME_SLEEP")
         if r is _SUSPEND:
-            task._wait_data = seq
-            heapq.heappush(self._timers, (self._now() + req[1], seq, task, False))
+            entry = [self._now() + req[1], next(self._timer_seq), task, False]
+            task._wait_data = entry
+            heapq.heappush(self._timers, entry)
         return r
 
     def _trap_io_wait(self, task: Task, req: Any) -> Any:
@@ -635,9 +636,10 @@ class Kernel(_IOMixin, _TimerMixin, _ShutdownMixin):
         # still pending does not take the cancellation's place.
         for entry in target._deadlines or ():
             entry[1] = True
-        if target._timeout_seq is not None:
+        if target._timeout_entry is not None:
+            target._timeout_entry[2] = None
             self._stale_timers += 1
-            target._timeout_seq = None
+            target._timeout_entry = None
         if isinstance(target.cancel_pending, TaskTimeout):
             target.cancel_pending = None
         if target is task:

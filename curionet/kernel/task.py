@@ -109,7 +109,7 @@ class Task(Generic[_T]):
         "_state", "_reason", "_next_value", "_next_exc",
         "_waitq", "_wait_data",
         "cancel_pending", "allow_cancel", "_cancel_requested",
-        "_deadlines", "_timeout_seq",
+        "_deadlines", "_timeout_entry",
         "_result", "_exception", "_exc_unretrieved", "_joining", "_taskgroup",
         "cancelled", "terminated", "__weakref__",
     )  # fmt: skip
@@ -131,7 +131,7 @@ class Task(Generic[_T]):
         self.allow_cancel = True
         self._cancel_requested = False
         self._deadlines: list[list[Any]] | None = None  # stack of [deadline, DEADLINE_* state]
-        self._timeout_seq: int | None = None
+        self._timeout_entry: list[Any] | None = None  # its live timer heap entry
         self._result: Any = None
         self._exception: BaseException | None = None
         self._exc_unretrieved = False

@@ -5,9 +5,15 @@
 the ``_set_timeout``/``_unset_timeout`` trap handlers and what the loop
 calls when a timer is due.  The kernel inherits them, so a call costs what
 it did when they were written in ``kernel.py``.  An entry is
-``(deadline, seq, task, is_timeout)``; an entry whose sleep or timeout was
+``[deadline, seq, task, is_timeout]``; an entry whose sleep or timeout was
 undone goes stale and is skipped when it comes due (or dropped when stale
 entries make up most of a large heap).
+
+A stale entry lets go of its task at once (its ``task`` becomes ``None``):
+it may stay in the heap until its deadline, an hour on, and must not keep
+a task that ended alive that long.  So a sleeping task's ``_wait_data`` and
+a task's ``_timeout_entry`` are its entries themselves, not sequence
+numbers to match.
 """
 
 from __future__ import annotations
@@ -30,13 +36,14 @@ class _SleepWait:
         self._kernel = kernel
 
     def _discard(self, task: Task) -> None:
+        task._wait_data[2] = None
         self._kernel._stale_timers += 1
 
 
 class _TimerMixin:
     """The kernel's timer methods (see the module's docstring)."""
 
-    _timers: list[tuple[float, int, Task, bool]]
+    _timers: list[list[Any]]  # [deadline, seq, task or None once stale, is_timeout]
     _sleep_wait: _SleepWait
     _stale_timers: int
     _now: Callable[[], float]
@@ -55,12 +62,11 @@ class _TimerMixin:
     def _fire_timers(self, current: float) -> None:
         timers = self._timers
         while timers and timers[0][0] <= current:
-            _, seq, task, is_timeout = heapq.heappop(timers)
-            if is_timeout:
-                if task._timeout_seq != seq:
-                    self._stale_timers -= 1
-                    continue
-                task._timeout_seq = None
+            _, _, task, is_timeout = heapq.heappop(timers)
+            if task is None:
+                self._stale_timers -= 1
+            elif is_timeout:
+                task._timeout_entry = None
                 # Every deadline up to now is due: its timer is never
                 # re-armed; the task settles it as the timeout is raised.
                 for entry in task._deadlines or ():
@@ -74,21 +80,12 @@ class _TimerMixin:
                     task.cancel_pending = exc
                 self._arm_timeout(task)
             else:
-                if task._waitq is self._sleep_wait and task._wait_data == seq:
-                    task._waitq = None
-                    self._reschedule(task, current)
-                else:
-                    self._stale_timers -= 1
+                task._waitq = None
+                task._wait_data = None
+                self._reschedule(task, current)
 
     def _compact_timers(self) -> None:
-        live = []
-        for entry in self._timers:
-            _, seq, task, is_timeout = entry
-            if is_timeout:
-                if task._timeout_seq == seq:
-                    live.append(entry)
-            elif task._waitq is self._sleep_wait and task._wait_data == seq:
-                live.append(entry)
+        live = [entry for entry in self._timers if entry[2] is not None]
         heapq.heapify(live)
         self._timers[:] = live
         self._stale_timers = 0
@@ -99,17 +96,15 @@ class _TimerMixin:
         for deadline, fired in task._deadlines or ():
             if not fired and (best is None or deadline < best):
                 best = deadline
-        old = task._timeout_seq
-        if best is None:
-            if old is not None:
-                self._stale_timers += 1
-                task._timeout_seq = None
-            return
+        old = task._timeout_entry
         if old is not None:
+            old[2] = None
             self._stale_timers += 1
-        seq = next(self._timer_seq)
-        task._timeout_seq = seq
-        heapq.heappush(self._timers, (best, seq, task, True))
+            task._timeout_entry = None
+        if best is not None:
+            entry = [best, next(self._timer_seq), task, True]
+            task._timeout_entry = entry
+            heapq.heappush(self._timers, entry)
 
     def _trap_set_timeout(self, task: Task, req: Any) -> Any:
         seconds = req[1]
@@ -120,7 +115,7 @@ class _TimerMixin:
         else:
             task._deadlines.append(entry)
         current = None
-        if task._timeout_seq is not None:
+        if task._timeout_entry is not None:
             for d, fired in task._deadlines[:-1]:
                 if not fired and (current is None or d < current):
                     current = d
