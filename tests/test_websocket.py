@@ -210,9 +210,29 @@ async def test_max_message_size_counts_utf8_bytes():
 def test_headers_lookup():
     h = Headers([(b"Content-Type", b"text/plain"), ("Set-Cookie", "a"), ("set-cookie", "b")])
     assert h["content-type"] == "text/plain" and "CONTENT-TYPE" in h and "x" not in h
-    assert h.get_all("SET-COOKIE") == ["a", "b"] and len(h) == 3
+    assert h.get_all("SET-COOKIE") == ["a", "b"] == h.get_list("set-cookie")
+    # HTTP's semantics: a mapping over distinct names, repeated values joined.
+    assert len(h) == 2 and list(h) == ["content-type", "set-cookie"] and h.get("Set-Cookie") == "a, b"
+    assert h.multi_items() == [("Content-Type", "text/plain"), ("Set-Cookie", "a"), ("set-cookie", "b")]
     with pytest.raises(KeyError):
         h["missing"]
+
+
+def test_headers_are_the_http_headers():
+    from curionet.protocols.http import Headers as HTTPHeaders
+
+    assert Headers is HTTPHeaders
+
+
+@pytest.mark.parametrize("name, value", [("X-A", "v\r\nInjected: 1"), ("X-A", "v\n"), ("Bad Name", "v"),
+                                         ("X:Y", "v"), ("", "v")])  # fmt: skip
+def test_headers_reject_what_would_break_the_head(name, value):
+    h = Headers()
+    with pytest.raises(ValueError):
+        h[name] = value
+    with pytest.raises(ValueError):
+        h.add(name, value)
+    assert h.multi_items() == []
 
 
 async def test_bad_urls_are_rejected():

@@ -28,6 +28,7 @@ from curionet import MockClock, TaskGroup, clock, sleep
 from curionet.protocols.websocket import (
     ConnectionClosedError,
     HandshakeError,
+    Headers,
     InsecureRedirect,
     InvalidStatus,
     Response,
@@ -182,6 +183,26 @@ async def test_process_request_may_return_a_response():
             await websocket_connect(f"ws://127.0.0.1:{server.port}/")
     assert info.value.status_code == 418
     assert info.value.body == b"short and stout\n"
+
+
+@pytest.mark.parametrize("how", ["response", "tuple", "process_response"])
+async def test_refusal_headers_keep_every_value(how):
+    # Headers maps names to values; a refusal must still send every field.
+    def headers():
+        return Headers([("X-Why", "one"), ("x-why", "two"), ("X-Other", "3")])
+
+    def refuse(request):
+        if how == "tuple":
+            return 403, headers(), b"no\n"
+        return Response(403, "Forbidden", headers(), b"no\n")
+
+    hooks = {"process_response": lambda request, response: refuse(request)} if how == "process_response" \
+        else {"process_request": refuse}  # fmt: skip
+    async with WebSocketServer("127.0.0.1", 0, echo, **hooks) as server:
+        with pytest.raises(InvalidStatus) as info:
+            await websocket_connect(f"ws://127.0.0.1:{server.port}/")
+    assert info.value.status_code == 403 and info.value.body == b"no\n"
+    assert info.value.headers.get_all("X-Why") == ["one", "two"] and info.value.headers["X-Other"] == "3"
 
 
 async def test_process_response_changes_the_101(lib_server):

@@ -12,8 +12,12 @@ class Headers(MutableMapping[str, str]):
     """Case-insensitive, multi-valued HTTP headers that keep their order.
 
     ``headers["name"]`` joins repeated fields with ``", "``;
-    :meth:`get_list` returns them separately (use it for ``Set-Cookie``);
-    :meth:`multi_items` lists every ``(name, value)`` pair.
+    :meth:`get_list` (or its alias :meth:`get_all`) returns them separately
+    (use it for ``Set-Cookie``); :meth:`multi_items` lists every
+    ``(name, value)`` pair.  Setting or adding a field whose name is empty or
+    holds whitespace or ``:``, or whose value holds CR or LF, raises
+    ``ValueError``: such a field would break the message head.  The same
+    class serves the WebSocket handshake's request and response.
     """
 
     __slots__ = ("_items",)
@@ -60,14 +64,15 @@ class Headers(MutableMapping[str, str]):
         return values[0] if len(values) == 1 else ", ".join(values)
 
     def __setitem__(self, name: str, value: str) -> None:
+        value = _checked(name, value)
         key = name.lower()
         items = self._items
         for i, (k, _, _) in enumerate(items):
             if k == key:
-                items[i] = (key, name, str(value))
+                items[i] = (key, name, value)
                 self._items = items[: i + 1] + [item for item in items[i + 1 :] if item[0] != key]
                 return
-        items.append((key, name, str(value)))
+        items.append((key, name, value))
 
     def __delitem__(self, name: str) -> None:
         key = name.lower()
@@ -106,9 +111,11 @@ class Headers(MutableMapping[str, str]):
         key = name.lower()
         return [v for k, _, v in self._items if k == key]
 
+    get_all = get_list
+
     def add(self, name: str, value: str) -> None:
         """Append a field without replacing existing ones."""
-        self._items.append((name.lower(), name, str(value)))
+        self._items.append((name.lower(), name, _checked(name, value)))
 
     def update(self, headers: Any = (), /, **kwargs: str) -> None:  # type: ignore[override]
         """Replace the fields named in *headers* (a mapping, ``(name,
@@ -154,3 +161,12 @@ class Headers(MutableMapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({self.multi_items()!r})"
+
+
+def _checked(name: str, value: Any) -> str:
+    """*value* as a string, or ``ValueError`` if the field cannot be written
+    into a message head as it is."""
+    text = str(value)
+    if not name or any(c in name for c in " \t\r\n:") or "\r" in text or "\n" in text:
+        raise ValueError(f"invalid header {name!r}: {text!r}")
+    return text

@@ -220,7 +220,8 @@ async def _server_handshake(stream: Stream, remote_address: Any, opts: _ServerOp
                 raise TypeError(f"process_response must return None or a Response, not {replaced!r}")
             response = replaced
         if response.status_code != 101:
-            await _send_refusal(stream, response.status_code, response.headers, response.body, response.reason_phrase)
+            await _send_refusal(stream, response.status_code, response.headers.multi_items(), response.body,
+                                response.reason_phrase)  # fmt: skip
             return None
         data = _response_head_bytes(response)
     await stream.send_all(data)
@@ -266,7 +267,7 @@ def _origin_allowed(origin: str | None, origins: Sequence[str | re.Pattern[str] 
 
 def _parse_verdict(verdict: Any) -> tuple[int, list[tuple[Any, Any]], bytes, str | None]:
     if isinstance(verdict, Response):
-        return verdict.status_code, list(verdict.headers), verdict.body, verdict.reason_phrase or None
+        return verdict.status_code, verdict.headers.multi_items(), verdict.body, verdict.reason_phrase or None
     if isinstance(verdict, int):
         return verdict, [], (_reason(verdict) + "\n").encode(), None
     if isinstance(verdict, tuple):
@@ -279,7 +280,9 @@ def _parse_verdict(verdict: Any) -> tuple[int, list[tuple[Any, Any]], bytes, str
             raise ValueError("process_request must return None, a status, (status, body) or (status, headers, body)")
         if isinstance(body, str):
             body = body.encode()
-        if isinstance(headers, dict):
+        if isinstance(headers, Headers):
+            headers = headers.multi_items()
+        elif isinstance(headers, dict):
             headers = list(headers.items())
         return int(status), list(headers or []), bytes(body or b""), None
     raise ValueError("process_request must return None, a status, (status, body) or (status, headers, body)")
