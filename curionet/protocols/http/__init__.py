@@ -15,6 +15,7 @@ URLs (``_url``), headers (``_headers``), requests (``_request``) and
 responses (``_response``) are plain data.
 """
 
+from . import _errors
 from ._auth import Auth as Auth, BasicAuth as BasicAuth, DigestAuth as DigestAuth
 from ._client import (
     AsyncClient as AsyncClient,
@@ -24,36 +25,7 @@ from ._client import (
 from ._config import Limits as Limits, Timeout as Timeout, create_ssl_context as create_ssl_context
 from ._connection import HTTP11Connection as HTTP11Connection
 from ._cookies import Cookies as Cookies
-from ._errors import (
-    CloseError as CloseError,
-    ConnectError as ConnectError,
-    ConnectTimeout as ConnectTimeout,
-    DecodingError as DecodingError,
-    HTTPError as HTTPError,
-    HTTPStatusError as HTTPStatusError,
-    InvalidURL as InvalidURL,
-    LocalProtocolError as LocalProtocolError,
-    NetworkError as NetworkError,
-    PoolTimeout as PoolTimeout,
-    ProtocolError as ProtocolError,
-    ProxyError as ProxyError,
-    ReadError as ReadError,
-    ReadTimeout as ReadTimeout,
-    RemoteProtocolError as RemoteProtocolError,
-    RequestError as RequestError,
-    ResponseNotRead as ResponseNotRead,
-    ResponseTooLarge as ResponseTooLarge,
-    StreamClosed as StreamClosed,
-    StreamConsumed as StreamConsumed,
-    StreamError as StreamError,
-    TimeoutException as TimeoutException,
-    TooManyRedirects as TooManyRedirects,
-    TotalTimeout as TotalTimeout,
-    TransportError as TransportError,
-    UnsupportedProtocol as UnsupportedProtocol,
-    WriteError as WriteError,
-    WriteTimeout as WriteTimeout,
-)
+from ._errors import *  # noqa: F403  (the exceptions: _errors.__all__)
 from ._headers import Headers as Headers
 from ._mounts import MountPattern as MountPattern
 from ._pool import (
@@ -69,13 +41,9 @@ from ._streams import open_stream as open_stream, open_unix_stream as open_unix_
 from ._url import URL as URL
 
 __all__ = [
-    "AsyncClient", "AsyncHTTPTransport", "Auth", "BasicAuth", "DigestAuth",
-    "ClientSession", "Limits", "Timeout", "create_ssl_context", "HTTP11Connection",
-    "Cookies", "CloseError", "ConnectError", "ConnectTimeout", "DecodingError", "HTTPError", "HTTPStatusError",
-    "InvalidURL", "LocalProtocolError", "NetworkError", "PoolTimeout", "ProtocolError", "ProxyError",
-    "ReadError", "ReadTimeout", "RemoteProtocolError", "RequestError", "ResponseNotRead", "ResponseTooLarge",
-    "StreamClosed", "StreamConsumed", "StreamError", "TimeoutException", "TooManyRedirects", "TotalTimeout",
-    "TransportError", "UnsupportedProtocol", "WriteError", "WriteTimeout", "URL", "Headers", "Request",
-    "Response", "AsyncBaseTransport", "ConnectionPool", "HTTPTransport", "MockTransport", "open_stream", "EnvProxies",
+    "AsyncClient", "AsyncHTTPTransport", "Auth", "BasicAuth", "DigestAuth", "ClientSession", "Limits",
+    "Timeout", "create_ssl_context", "HTTP11Connection", "Cookies", "URL", "Headers", "Request", "Response",
+    "AsyncBaseTransport", "ConnectionPool", "HTTPTransport", "MockTransport", "open_stream", "EnvProxies",
     "select_proxy", "MountPattern", "open_unix_stream",
+    *_errors.__all__,
 ]  # fmt: skip
