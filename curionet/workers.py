@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .kernel.lowlevel import (
+    Kernel,
     SchedFIFO,
     current_kernel,
     future_wait,
@@ -345,13 +346,26 @@ async def run_in_thread(
     except BaseException:
         slots.release()
         raise
+    return await _outcome(kernel, job, slots.release, callable, call_on_cancel)
+
+
+async def _outcome(
+    kernel: Kernel,
+    job: _Job,
+    release: Callable[[], Any],
+    callable: Callable[..., Any],
+    call_on_cancel: Callable[[concurrent.futures.Future[Any]], Any] | None,
+) -> Any:
+    """Wait for *job*, submitted to a worker thread, then ``release()`` its
+    slot and return its result or raise its exception.  If the task is
+    cancelled the worker still runs *callable* and keeps the slot: the job is
+    abandoned to :func:`_abandon`, which releases the slot when it ends."""
     try:
         await future_wait(job)
     except BaseException:
-        # Cancelled: the worker still runs callable and keeps the slot.
-        _abandon(job, _Abandoned(kernel, slots.release, callable, call_on_cancel))
+        _abandon(job, _Abandoned(kernel, release, callable, call_on_cancel))
         raise
-    slots.release()
+    release()
     exc = job.exc
     if exc is not None:
         job.exc = None
@@ -429,20 +443,7 @@ async def block_in_thread(
     except BaseException:
         release()
         raise
-    try:
-        await future_wait(job)
-    except BaseException:
-        _abandon(job, _Abandoned(kernel, release, callable, call_on_cancel))
-        raise
-    release()
-    exc = job.exc
-    if exc is not None:
-        job.exc = None
-        try:
-            raise exc
-        finally:
-            del exc
-    return job.result
+    return await _outcome(kernel, job, release, callable, call_on_cancel)
 
 
 async def run_in_executor(exc: Any, callable: Callable[..., Any], *args: Any) -> Any:
