@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import socket
 import ssl
-import sys
 from typing import Any
 
 from ..kernel.io import Socket
 from ..network import tcp_server
-from ..supervisor import _reserve_port, serve
+from ._serving import serve_on_port
 
 
 async def echo_client(client: Socket, addr: Any) -> None:
@@ -64,24 +63,12 @@ async def _serve(host: str, port: int, ctx: ssl.SSLContext | None, backlog: int)
 
 def _main(args: Any) -> int:
     ctx = _tls_context(args)
-    # The parent binds the port first: a port in use or an unknown host is
-    # reported before any worker starts, and port 0 becomes one port that
-    # every worker shares.
-    holder = _reserve_port(args.host, args.port)
-    port = holder.getsockname()[1]
     workers = f" ({args.workers} workers)" if args.workers > 1 else ""
 
-    def ready() -> None:
+    def ready(port: int) -> None:
         print(f"echo server listening on {args.host}:{port}{workers}", flush=True)
 
-    try:
-        serve(_serve, args.host, port, ctx, args.backlog, workers=args.workers, grace=args.grace, on_ready=ready)
-    except RuntimeError as e:  # a worker failed to start (it printed why)
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        holder.close()
-    return 0
+    return serve_on_port(args, _serve, (ctx, args.backlog), ready)
 
 
 def register(sub: Any) -> None:

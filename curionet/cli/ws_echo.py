@@ -16,7 +16,7 @@ from typing import Any
 
 from ..network import tcp_server
 from ..protocols.websocket import WebSocket, websocket_handler
-from ..supervisor import _reserve_port, serve
+from ._serving import serve_on_port
 
 
 async def _echo(ws: WebSocket) -> None:
@@ -30,25 +30,12 @@ async def _serve(host: str, port: int, compression: bool) -> None:
 
 
 def _main(args: Any) -> int:
-    # The parent binds the port first, so that a port in use is reported
-    # before any worker starts and port 0 becomes one port they all share.
-    holder = _reserve_port(args.host, args.port)
-    port = holder.getsockname()[1]
-
-    def ready() -> None:
+    def ready(port: int) -> None:
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"Listening on ws://{host}:{port}/", flush=True)
         print("Press Ctrl-C to stop.", file=sys.stderr, flush=True)
 
-    try:
-        serve(_serve, args.host, port, not args.no_compression, workers=args.workers, grace=args.grace,
-              on_ready=ready)  # fmt: skip
-    except RuntimeError as e:  # a worker failed to start (it printed why)
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        holder.close()
-    return 0
+    return serve_on_port(args, _serve, (not args.no_compression,), ready)
 
 
 def register(sub: Any) -> None:
