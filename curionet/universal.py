@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from .kernel.lowlevel import SchedFIFO, current_kernel, scheduler_wait
@@ -144,6 +144,37 @@ class _Waitable:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+
+    def _block_until(self, done: Callable[[], bool], waiters: Callable[[], deque[Any]]) -> None:
+        """Block the thread until ``done()`` (read under the lock) is true.
+
+        A waiter joins the deque ``waiters()`` returns; the side that makes
+        ``done()`` true swaps that deque for a new one and notifies every
+        waiter in the old one."""
+        with self._lock:
+            if done():
+                return
+            w = _ThreadWaiter()
+            waiters().append(w)
+        w.wait()
+
+    async def _await_until(self, done: Callable[[], bool], waiters: Callable[[], deque[Any]], factory: Any) -> None:
+        """:meth:`_block_until` for a task or coroutine (*factory* makes its
+        waiter).  A cancelled waiter leaves the current deque; one that was
+        notified already has nothing to pass on (every waiter was woken)."""
+        with self._lock:
+            if done():
+                return
+            w = factory()
+            waiters().append(w)
+        try:
+            await w
+        except BaseException:
+            with self._lock:
+                current = waiters()
+                if w in current:
+                    current.remove(w)
+            raise
 
     def _withdraw(self, waiters: deque[Any], w: Any) -> None:
         """A waiter gives up (cancelled): remove it, or if it was already
@@ -365,26 +396,16 @@ class UniversalQueue(_Waitable):
         self._join_blocking()
 
     def _join_blocking(self) -> None:
-        with self._lock:
-            if self._unfinished == 0:
-                return
-            w = _ThreadWaiter()
-            self._joiners.append(w)
-        w.wait()
+        self._block_until(self._all_done, self._get_joiners)
 
     async def _join_async(self, factory: Any) -> None:
-        with self._lock:
-            if self._unfinished == 0:
-                return
-            w = factory()
-            self._joiners.append(w)
-        try:
-            await w
-        except BaseException:
-            with self._lock:
-                if w in self._joiners:
-                    self._joiners.remove(w)
-            raise
+        await self._await_until(self._all_done, self._get_joiners, factory)
+
+    def _all_done(self) -> bool:
+        return self._unfinished == 0
+
+    def _get_joiners(self) -> deque[Any]:
+        return self._joiners
 
 
 class UniversalEvent(_Waitable):
@@ -418,28 +439,15 @@ class UniversalEvent(_Waitable):
     def wait(self) -> Any:
         factory = _async_waiter_factory()
         if factory is None:
-            with self._lock:
-                if self._set:
-                    return None
-                w = _ThreadWaiter()
-                self._waiters.append(w)
-            w.wait()
+            self._block_until(lambda: self._set, self._get_waiters)
             return None
         return self._wait_async(factory)
 
     async def _wait_async(self, factory: Any) -> None:
-        with self._lock:
-            if self._set:
-                return
-            w = factory()
-            self._waiters.append(w)
-        try:
-            await w
-        except BaseException:
-            with self._lock:
-                if w in self._waiters:
-                    self._waiters.remove(w)
-            raise
+        await self._await_until(lambda: self._set, self._get_waiters, factory)
+
+    def _get_waiters(self) -> deque[Any]:
+        return self._waiters
 
 
 class UniversalResult(UniversalEvent):
