@@ -30,7 +30,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 from .errors import TaskCancelled
 from .kernel.lowlevel import set_run_guard
@@ -68,6 +68,19 @@ class _SignalHandlers:
         for s, h in old.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
 
+    # ``with`` / ``async with``: leaving calls close().
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
 
 class SignalQueue(UniversalQueue, _SignalHandlers):
     """A queue receiving the number of each listed signal that arrives.
@@ -88,18 +101,6 @@ class SignalQueue(UniversalQueue, _SignalHandlers):
         _SignalHandlers.close(self)
         UniversalQueue.close(self)
 
-    def __enter__(self) -> SignalQueue:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SignalQueue:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.close()
-
 
 class SignalEvent(UniversalEvent, _SignalHandlers):
     """An event set when any of the listed signals arrives (Curio's howto
@@ -114,18 +115,6 @@ class SignalEvent(UniversalEvent, _SignalHandlers):
     def _handler(self, signo: int, frame: Any) -> None:
         self.signo = signal.Signals(signo)
         self.set()
-
-    def __enter__(self) -> SignalEvent:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SignalEvent:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------------
