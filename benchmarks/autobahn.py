@@ -114,6 +114,9 @@ def main() -> int:
             rows.append((name, len(results), len(results) - len(bad), len(bad), took))
             print(f"section {name}: {len(results)} cases, {len(results) - len(bad)} passed, "
                   f"{len(bad)} failed, {took:.1f} s", flush=True)  # fmt: skip
+            if results:
+                slowest = max(results, key=lambda r: r.duration)
+                print(f"  slowest case {slowest.case_id}: {slowest.duration / 1000:.1f} s", flush=True)
             for r in bad:
                 print(f"  FAIL {r.case_id}: {_reason(r)}", flush=True)
             if proc.poll() is not None:
