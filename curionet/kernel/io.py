@@ -28,8 +28,8 @@ a receive waits for writability.  Decrypted bytes OpenSSL has buffered are
 never stranded because a wait only happens after a call said "would block".
 
 Every receive on a socket, whichever method it comes through, goes through
-one read policy, :func:`_receive` (when to try the system call first and
-when to wait for readability first).
+one read policy, :meth:`Socket.recv`'s (when to try the system call first
+and when to wait for readability first).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import io
 import os
 import select
 import socket as _stdsocket
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,24 +51,13 @@ from .time import timeout_after
 from .traps import _io_release, _read_wait, _write_wait
 
 try:
-    from ssl import (
-        SSLEOFError as _SSLEOF,
-        SSLWantReadError as _SSLWantRead,
-        SSLWantWriteError as _SSLWantWrite,
-        SSLZeroReturnError as _SSLZeroReturn,
-    )
+    from ssl import SSLWantReadError as _SSLWantRead, SSLWantWriteError as _SSLWantWrite
 except ImportError:  # pragma: no cover - Python built without ssl
 
     class _SSLWantRead(Exception):  # type: ignore[no-redef]
         pass
 
     class _SSLWantWrite(Exception):  # type: ignore[no-redef]
-        pass
-
-    class _SSLEOF(Exception):  # type: ignore[no-redef]
-        pass
-
-    class _SSLZeroReturn(Exception):  # type: ignore[no-redef]
         pass
 
 
@@ -79,8 +68,6 @@ WantRead = (BlockingIOError, InterruptedError, _SSLWantRead)
 #: Exceptions meaning "wait until writable, then retry".
 WantWrite = (BlockingIOError, InterruptedError, _SSLWantWrite)
 
-#: A TLS end of file: read as ``b""`` by the streams.
-_TLS_EOF = (_SSLEOF, _SSLZeroReturn)
 
 _SOL_SOCKET = _stdsocket.SOL_SOCKET
 _SO_ERROR = _stdsocket.SO_ERROR
@@ -92,9 +79,10 @@ _raw_recv = _stdsocket.socket.recv  # past TLS: the bytes on the wire
 # The read policy
 # ---------------------------------------------------------------------------
 
-# States of a reader's ``_rwait``: 0 = try first; 1 = try first, the last try
-# failed; _WAIT_FIRST.._SAMPLE-1 = wait for readability first; _SAMPLE = try
-# first once to see whether waiting is still worth it.
+# States of a reader's ``_rwait`` (the policy is Socket.recv's docstring): 0 =
+# try first; 1 = try first, the last try failed; _WAIT_FIRST.._SAMPLE-1 = wait
+# for readability first; _SAMPLE = try first once to see whether waiting is
+# still worth it.
 _WAIT_FIRST = 2
 _SAMPLE = 10
 
@@ -106,58 +94,21 @@ def _wait(trap: Any, fd: int, timeout: float | None) -> Any:
     return trap(fd) if timeout is None else _within(timeout, trap(fd))
 
 
-async def _receive(r: Any, call: Any, arg: Any, arg2: int, size: int, timeout: float | None) -> Any:
-    """One receive, ``call(arg, arg2)`` (``recv(n, flags)`` or
-    ``recv_into(buffer, nbytes)``), for the reader *r* (a :class:`Socket` or
-    a :class:`SocketStream`, with ``_rwait``, ``_plain`` and ``_fileno``),
-    waiting as the policy says; *timeout* bounds each wait.  *size* is what
-    a full receive returns (``0``: the size of the buffer *arg*).
+def _raise_if_closed(r: Any) -> None:
+    """In an ``except OSError`` block: the failure of a call on a socket
+    that was closed is :class:`ClosedResourceError` (else the caller
+    re-raises the original)."""
+    if r._fileno < 0:
+        raise ClosedResourceError("socket is closed")
 
-    Discussion: waiting first.  In request/response traffic the reply to
-    what a task just sent is usually not there yet, so trying the receive
-    first costs a failing system call and an exception per message.  After
-    two tries in a row fail, a plain socket waits for readability first;
-    every eighth receive then tries first again (a sample), and one that
-    succeeds, or a receive that fills the whole buffer (bulk data is
-    queued), returns to trying first.  Both ways are correct (waiting on a
-    readable socket returns at once); this only picks the cheaper one.  TLS
-    sockets always try first: OpenSSL may hold decrypted bytes that epoll
-    cannot see.  :meth:`SocketStream.wait_readable` sets the reader back to
-    trying first: it knows the receive will not block."""
-    fd = r._fileno
-    rw = r._rwait
-    if _WAIT_FIRST <= rw < _SAMPLE:
-        r._rwait = rw + 1
-        if timeout is None:
-            await _read_wait(fd)
-        else:
-            await _within(timeout, _read_wait(fd))
-    else:
-        try:
-            result = call(arg, arg2)
-        except WantRead:
-            if r._plain:
-                r._rwait = _WAIT_FIRST if rw else 1
-            await _wait(_read_wait, fd, timeout)
-        except WantWrite:
-            await _wait(_write_wait, fd, timeout)
-        else:
-            if rw:
-                r._rwait = 0
-            return result
-    while True:
-        try:
-            result = call(arg, arg2)
-        except WantRead:
-            await _wait(_read_wait, fd, timeout)
-            continue
-        except WantWrite:
-            await _wait(_write_wait, fd, timeout)
-            continue
-        n = result if type(result) is int else len(result)
-        if n and n == (size or memoryview(arg).nbytes):
-            r._rwait = 0
-        return result
+
+def _tls_end(r: Any, maxsize: int, into: Any) -> None:
+    """A TLS receive returned nothing: end of file (unless nothing was
+    asked for), which OpenSSL repeats while the socket itself need not look
+    readable (a close_notify with TCP still open).  Remembered for
+    :meth:`SocketStream.is_readable`."""
+    if maxsize or (into is not None and memoryview(into).nbytes):
+        r._tls_eof = True
 
 
 class _FdToken(int):
@@ -189,7 +140,10 @@ class Socket:
     which is available as ``._socket``.
     """
 
-    __slots__ = ("_socket", "_fileno", "_socket_send", "_socket_recv", "_rwait", "_plain", "__weakref__")
+    __slots__ = (
+        "_socket", "_fileno", "_socket_send", "_socket_recv", "_socket_recv_into", "_rwait", "_plain", "_tls_eof",
+        "__weakref__",
+    )  # fmt: skip
     _socket: Any
     _fileno: int
 
@@ -203,9 +157,11 @@ class Socket:
         # Bound methods cached once: the echo loop calls them per message.
         self._socket_send = sock.send
         self._socket_recv = sock.recv
-        # The read policy (_receive) waits first only on plain sockets.
+        self._socket_recv_into = sock.recv_into
+        # The read policy (recv) waits first only on plain sockets.
         self._plain = not hasattr(sock, "pending")
         self._rwait = 0
+        self._tls_eof = False
 
     def __repr__(self) -> str:
         return f"<curionet.Socket {self._socket!r}>"
@@ -242,17 +198,84 @@ class Socket:
         return Socket(self._socket.dup())
 
     # -- receiving -------------------------------------------------------
-    async def recv(self, maxsize: int, flags: int = 0) -> bytes:
+    async def recv(self: Any, maxsize: int, flags: int = 0, timeout: float | None = None, _into: Any = None) -> Any:
         """Receive up to *maxsize* bytes; ``b''`` means the peer closed.
-        (Whether it tries first or waits first: see :func:`_receive`.)"""
-        return await _receive(self, self._socket_recv, maxsize, flags, maxsize, None)  # type: ignore[no-any-return]
+        *timeout* (seconds) bounds each wait for data: ``TimeoutError``.
 
-    async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        """Receive up to *nbytes* (default: the buffer's size) into *buffer*
-        (same waiting policy as :meth:`recv`)."""
-        sock = self._socket
-        call = sock.recv_into if not flags else lambda buf, n: sock.recv_into(buf, n, flags)
-        return await _receive(self, call, buffer, nbytes, nbytes, None)  # type: ignore[no-any-return]
+        This is the one read policy: every receive on a socket runs it,
+        :meth:`recv_into` and :class:`SocketStream`'s reads too (they pass
+        a buffer as *_into*: up to *maxsize* bytes, ``0`` meaning its size,
+        go into it and the count is returned).  They call this function
+        itself, with no coroutine around it, so a receive costs one
+        coroutine, as the echo loop and the HTTP client need.
+
+        Discussion: waiting first.  In request/response traffic the reply
+        to what a task just sent is usually not there yet, so trying the
+        receive first costs a failing system call and an exception per
+        message.  After two tries in a row fail, a plain socket waits for
+        readability first; every eighth receive then tries first again (a
+        sample), and one that succeeds, or a receive that fills the whole
+        buffer (bulk data is queued), returns to trying first.  Both ways
+        are correct (waiting on a readable socket returns at once); this
+        only picks the cheaper one.  TLS sockets always try first: OpenSSL
+        may hold decrypted bytes that epoll cannot see.
+        :meth:`SocketStream.wait_readable` sets the reader back to trying
+        first: it knows the receive will not block."""
+        into = _into
+        rw = self._rwait
+        if _WAIT_FIRST <= rw < _SAMPLE:
+            self._rwait = rw + 1
+            if timeout is None:
+                await _read_wait(self._fileno)
+            else:
+                await _within(timeout, _read_wait(self._fileno))
+        else:
+            try:
+                if into is None:
+                    result = self._socket_recv(maxsize, flags)
+                else:
+                    result = self._socket_recv_into(into, maxsize, flags)
+            except WantRead:
+                if self._plain:
+                    self._rwait = _WAIT_FIRST if rw else 1
+                await _wait(_read_wait, self._fileno, timeout)
+            except WantWrite:
+                await _wait(_write_wait, self._fileno, timeout)
+            except OSError:
+                _raise_if_closed(self)
+                raise
+            else:
+                if rw:
+                    self._rwait = 0
+                if not result and not self._plain:
+                    _tls_end(self, maxsize, into)
+                return result
+        while True:
+            try:
+                if into is None:
+                    result = self._socket_recv(maxsize, flags)
+                else:
+                    result = self._socket_recv_into(into, maxsize, flags)
+            except WantRead:
+                await _wait(_read_wait, self._fileno, timeout)
+                continue
+            except WantWrite:
+                await _wait(_write_wait, self._fileno, timeout)
+                continue
+            except OSError:
+                _raise_if_closed(self)
+                raise
+            n = len(result) if into is None else result
+            if n and n == (maxsize or memoryview(into).nbytes):
+                self._rwait = 0
+            elif not n and not self._plain:
+                _tls_end(self, maxsize, into)
+            return result
+
+    async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0, timeout: float | None = None) -> int:
+        """Receive up to *nbytes* (default: the buffer's size) into *buffer*;
+        return the count (same waiting policy and *timeout* as :meth:`recv`)."""
+        return await self.recv(nbytes, flags, timeout, buffer)  # type: ignore[no-any-return]
 
     async def recvfrom(self, maxsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive a datagram: ``(data, address)``."""
@@ -507,10 +530,12 @@ class SocketStream(StreamBase):
     def __repr__(self) -> str:
         return f"<curionet.SocketStream {self._socket!r}>"
 
-    async def _read(self, maxbytes: int = -1) -> bytes:
-        if maxbytes < 0:
-            maxbytes = 65536
-        return await _receive(self, self._socket_recv, maxbytes, 0, maxbytes, None)  # type: ignore[no-any-return]
+    # Every read runs the one read policy, Socket.recv (this class has the
+    # attributes it uses), and returns its coroutine: no second one around it.
+    _recv = Socket.recv
+
+    def _read(self, maxbytes: int = -1) -> Coroutine[Any, Any, bytes]:  # type: ignore[override]
+        return self._recv(maxbytes if maxbytes >= 0 else 65536)  # type: ignore[no-any-return]
 
     async def write(self, data: Any) -> int:
         """Write all of *data* (see :meth:`Socket.sendall`); returns ``len(data)``.
@@ -539,43 +564,23 @@ class SocketStream(StreamBase):
         """Whether :meth:`close` was called."""
         return self._fileno < 0
 
-    def _closed_error(self, exc: OSError) -> OSError:
-        """*exc*, or :class:`ClosedResourceError` if it comes from using the
-        stream after :meth:`close`."""
-        if self._fileno < 0 and not isinstance(exc, ClosedResourceError):
-            return ClosedResourceError("stream is closed")
-        return exc
-
-    async def receive_some(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
+    # receive_some and receive_into are plain functions returning the read
+    # policy's coroutine (Socket.recv): the HTTP client receives through
+    # them once per request, and a coroutine around it would cost one more.
+    def receive_some(self, max_bytes: int = 65536, timeout: float | None = None) -> Coroutine[Any, Any, bytes]:
         """Up to *max_bytes*: buffered bytes first, else one receive (waiting
         as the read policy says, each wait bounded by *timeout*); ``b""`` at
-        end of file, TLS ones included."""
+        end of file."""
         if self._buffer:
-            return await self.read(max_bytes)
-        try:
-            data: bytes = await _receive(self, self._socket_recv, max_bytes, 0, max_bytes, timeout)
-        except _TLS_EOF:
-            data = b""
-        except OSError as exc:
-            raise self._closed_error(exc) from None
-        if not data and not self._plain:
-            self._tls_eof = True
-        return data
+            return self.read(max_bytes)
+        return self._recv(max_bytes, 0, timeout)  # type: ignore[no-any-return]
 
-    async def receive_into(self, buffer: Any, timeout: float | None = None) -> int:
+    def receive_into(self, buffer: Any, timeout: float | None = None) -> Coroutine[Any, Any, int]:
         """Receive into *buffer*: buffered bytes first, else one receive;
         ``0`` at end of file."""
         if self._buffer:
-            return await self.readinto(buffer)
-        try:
-            n: int = await _receive(self, self._socket_recv_into, buffer, 0, 0, timeout)
-        except _TLS_EOF:
-            n = 0
-        except OSError as exc:
-            raise self._closed_error(exc) from None
-        if not n and not self._plain and memoryview(buffer).nbytes:
-            self._tls_eof = True
-        return n
+            return self.readinto(buffer)
+        return self._recv(0, 0, timeout, buffer)  # type: ignore[no-any-return]
 
     async def send_all(self, data: Any, timeout: float | None = None) -> None:
         """Send all of *data*, each wait bounded by *timeout*.  If cancelled
@@ -588,15 +593,17 @@ class SocketStream(StreamBase):
             nsent = 0
         except WantRead:
             nsent = 0
-        except OSError as exc:
-            raise self._closed_error(exc) from None
+        except OSError:
+            _raise_if_closed(self)
+            raise
         else:
             if nsent == len(data) and (type(data) is bytes or type(data) is bytearray):
                 return
         try:
             await _send_rest(self._socket_send, self._fileno, data, nsent, 0, timeout)
-        except OSError as exc:
-            raise self._closed_error(exc) from None
+        except OSError:
+            _raise_if_closed(self)
+            raise
 
     async def send_eof(self) -> None:
         """Shut the sending side (``SHUT_WR``; TLS: a ``close_notify``
