@@ -11,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ...errors import TaskTimeout
 from ...kernel.time import sleep, timeout_after
+from ..happy_eyeballs import open_tcp_stream
 from ._connection import MiB, WebSocket
 from ._errors import HandshakeError, InvalidStatus
 from ._handshake import _DEFAULT, _client_handshake
@@ -302,14 +303,6 @@ async def _connect(url: str, *, ssl: Any, subprotocols: Sequence[str], extra_hea
 
 async def _open_stream(host: str, port: int, ssl_context: Any, server_hostname: str) -> Any:
     """Connect through the Happy Eyeballs connector (TLS-wrapped for wss)."""
-    try:
-        from ..happy_eyeballs import open_tcp_stream
-    except ImportError:  # pragma: no cover - the connector ships with curionet
-        from ...network import open_connection
-
-        if ssl_context is None:
-            return await open_connection(host, port)
-        return await open_connection(host, port, ssl=ssl_context, server_hostname=server_hostname)
     try:
         if ssl_context is not None:
             return await open_tcp_stream(host, port, ssl=ssl_context, server_hostname=server_hostname)

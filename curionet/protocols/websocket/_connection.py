@@ -138,13 +138,20 @@ class WebSocket(_Reader):
         self.latency = 0.0
         #: Our end's address as the socket reports it (``None`` if unknown).
         self.local_address = _sockname(stream)
-        self._stream_wanted = False  # receive_streaming() (see _reader._stream_data)
+        self._init_streaming()
+        self._init_fast_path(conn)
+
+    def _init_streaming(self) -> None:
+        """State of receive_streaming() (see _reader._stream_data)."""
+        self._stream_wanted = False
         self._streaming = False
         self._stream_drop = False
         self._stream_mode = False
         self._stream_busy = False
         self._pieces: deque[Any] = deque()
-        # The fast paths frame and parse data frames themselves (see _reader).
+
+    def _init_fast_path(self, conn: Connection) -> None:
+        """The fast paths frame and parse data frames themselves (see _reader)."""
         self._fast = _parser_state(conn) != UNKNOWN and all(isinstance(e, _BoundedDeflate) for e in self.extensions)
         self._parser_idle = False
         self._partial: bytearray | None = None  # a big frame being collected

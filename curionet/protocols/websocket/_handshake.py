@@ -150,6 +150,34 @@ async def _read_request_head(stream: Stream) -> tuple[h11.Request, bytes] | None
     return event, trailing
 
 
+async def _choose_subprotocol(
+    stream: Stream, server: Any, opts: _ServerOptions, request: Request, offered: list[str]
+) -> str | None:
+    """The subprotocol to accept: the hook's choice (which must be one the
+    client offered), else the first of ours the client offered."""
+    if opts.select_subprotocol is None:
+        return next((p for p in opts.subprotocols if p in offered), None)
+    subprotocol: str | None = await _call_hook(stream, server, opts.select_subprotocol, request, offered)
+    if subprotocol is not None and subprotocol not in offered:
+        await _send_refusal(stream, 500, server, b"Internal server error\n")
+        raise ValueError(f"select_subprotocol returned {subprotocol!r}, which the client did not offer: {offered}")
+    return subprotocol
+
+
+async def _processed_response(
+    stream: Stream, server: Any, opts: _ServerOptions, request: Request, response: Response
+) -> Response:
+    """The 101 after ``process_response`` (which may edit it, or replace it)."""
+    assert opts.process_response is not None
+    replaced = await _call_hook(stream, server, opts.process_response, request, response)
+    if replaced is None:
+        return response
+    if not isinstance(replaced, Response):
+        await _send_refusal(stream, 500, server, b"Internal server error\n")
+        raise TypeError(f"process_response must return None or a Response, not {replaced!r}")
+    return replaced
+
+
 async def _server_handshake(stream: Stream, remote_address: Any, opts: _ServerOptions) -> WebSocket | None:
     head = await _read_request_head(stream)
     if head is None:
@@ -195,15 +223,7 @@ async def _server_handshake(stream: Stream, remote_address: Any, opts: _ServerOp
         await _send_refusal(stream, 403, server, b"Origin not allowed\n")
         return None
 
-    offered = list(wsevent.subprotocols)
-    subprotocol = None
-    if opts.select_subprotocol is not None:
-        subprotocol = await _call_hook(stream, server, opts.select_subprotocol, request, offered)
-        if subprotocol is not None and subprotocol not in offered:
-            await _send_refusal(stream, 500, server, b"Internal server error\n")
-            raise ValueError(f"select_subprotocol returned {subprotocol!r}, which the client did not offer: {offered}")
-    else:
-        subprotocol = next((p for p in opts.subprotocols if p in offered), None)
+    subprotocol = await _choose_subprotocol(stream, server, opts, request, list(wsevent.subprotocols))
     extensions = _deflate_extension(opts.compression, opts.max_message_size)
     accept = AcceptConnection(
         subprotocol=subprotocol,
@@ -213,12 +233,7 @@ async def _server_handshake(stream: Stream, remote_address: Any, opts: _ServerOp
     data = wsconn.send(accept)
     response = _parse_response_head(data)
     if opts.process_response is not None:
-        replaced = await _call_hook(stream, server, opts.process_response, request, response)
-        if replaced is not None:
-            if not isinstance(replaced, Response):
-                await _send_refusal(stream, 500, server, b"Internal server error\n")
-                raise TypeError(f"process_response must return None or a Response, not {replaced!r}")
-            response = replaced
+        response = await _processed_response(stream, server, opts, request, response)
         if response.status_code != 101:
             await _send_refusal(stream, response.status_code, response.headers.multi_items(), response.body,
                                 response.reason_phrase)  # fmt: skip
