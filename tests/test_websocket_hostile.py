@@ -13,7 +13,18 @@ import tracemalloc
 import zlib
 
 import pytest
-from test_websocket_support import close_payload, frame, read_close, read_exactly, read_frame, read_until_eof
+from test_websocket_support import (
+    KEY,
+    assert_still_serving,
+    close_payload,
+    echo_handler as _echo,
+    frame,
+    raw_client,
+    read_close,
+    read_exactly,
+    read_frame,
+    read_until_eof,
+)
 
 from curionet import MockClock, TaskGroup, clock, ignore_after, sleep
 from curionet.network import open_connection, tcp_server_socket
@@ -25,41 +36,10 @@ from curionet.protocols.websocket import (
     websocket_connect,
 )
 
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-
 
 def open_fds() -> int:
     gc.collect()
     return len(os.listdir("/proc/self/fd"))
-
-
-async def raw_client(port: int, path: str = "/", extra: str = "") -> object:
-    sock = await open_connection("127.0.0.1", port)
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    )
-    await sock.sendall(request.encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = await sock.recv(1)
-        assert chunk, f"EOF during handshake: {head!r}"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101"), head
-    assert ACCEPT in head
-    return sock
-
-
-async def _echo(ws):
-    async for message in ws:
-        await ws.send(message)
-
-
-async def assert_still_serving(port: int) -> None:
-    async with websocket_connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
-        await ws.send("still here")
-        assert await ws.receive() == "still here"
 
 
 async def expect_close(sock, code: int | None) -> None:

@@ -30,11 +30,21 @@ import weakref
 import zlib
 
 import pytest
-from test_websocket_support import close_payload, frame, read_close, read_exactly, read_frame, read_until_eof
+from test_websocket_support import (
+    assert_still_serving,
+    close_payload,
+    echo_handler as _echo,
+    frame,
+    raw_client,
+    read_close,
+    read_exactly,
+    read_frame,
+    read_until_eof,
+)
 
 import curionet
 from curionet import Event, MockClock, TaskGroup, clock, sleep, spawn, timeout_after
-from curionet.network import open_connection, tcp_server_socket
+from curionet.network import tcp_server_socket
 from curionet.protocols.websocket import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -43,8 +53,6 @@ from curionet.protocols.websocket import (
     websocket_server,
 )
 
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
 MiB = 1 << 20
 GUARD = 5  # seconds of real time: only a hang guard, 1009 comes at once
@@ -53,26 +61,6 @@ GUARD = 5  # seconds of real time: only a hang guard, 1009 comes at once
 @pytest.fixture
 def patient_clock():
     return MockClock(autojump_threshold=0.05)
-
-
-async def raw_client(port: int, path: str = "/", extra: str = "") -> object:
-    """A socket that did the opening handshake by hand."""
-    sock = await open_connection("127.0.0.1", port)
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    )
-    await sock.sendall(request.encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = await sock.recv(1)
-        assert chunk, f"EOF during handshake: {head!r}"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101"), head
-    assert ACCEPT in head
-    if extra == DEFLATE:
-        assert b"permessage-deflate" in head.lower()
-    return sock
 
 
 async def accept_by_hand(sock, extra: str = "") -> None:
@@ -92,17 +80,6 @@ async def accept_by_hand(sock, extra: str = "") -> None:
 def header(opcode: int, length: int, *, rsv: int = 0, fin: bool = True, mask: bool = True) -> bytes:
     """A frame header announcing *length* bytes of payload, and nothing else."""
     return frame(opcode, b"", length=length, rsv=rsv, fin=fin, mask=mask)
-
-
-async def _echo(ws):
-    async for message in ws:
-        await ws.send(message)
-
-
-async def assert_still_serving(port: int) -> None:
-    async with websocket_connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
-        await ws.send("still here")
-        assert await ws.receive() == "still here"
 
 
 def no_errors_logged(caplog) -> None:

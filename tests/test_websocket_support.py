@@ -175,6 +175,49 @@ def free_loopback_port() -> int:
         return int(s.getsockname()[1])
 
 
+# -- a hand-made client and a plain echo server, for tests that speak raw frames --
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+async def raw_client(port: int, path: str = "/", extra: str = "") -> Any:
+    """A socket that did the opening handshake by hand (*extra*: more request
+    header lines, each ending in CRLF)."""
+    from curionet.network import open_connection
+
+    sock = await open_connection("127.0.0.1", port)
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+    await sock.sendall(request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = await sock.recv(1)
+        assert chunk, f"EOF during handshake: {head!r}"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert ACCEPT in head
+    if "permessage-deflate" in extra:
+        assert b"permessage-deflate" in head.lower()
+    return sock
+
+
+async def echo_handler(ws: Any) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def assert_still_serving(port: int) -> None:
+    """A fresh client still gets its message echoed."""
+    from curionet.protocols.websocket import websocket_connect
+
+    async with websocket_connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
+        await ws.send("still here")
+        assert await ws.receive() == "still here"
+
+
 async def test_memory_stream_pair_round_trip_and_eof():
     a, b = memory_stream_pair(limit=4)
     await a.sendall(b"hello")
