@@ -78,19 +78,9 @@ def awaitable(syncfunc: Callable[..., Any]) -> Callable[[Callable[..., Any]], Ca
         raise TypeError("awaitable() expects the synchronous function as its argument")
 
     def decorate(asyncfunc: Callable[..., Any]) -> Callable[..., Any]:
-        if not iscoroutinefunction(asyncfunc):
-            raise TypeError(f"@awaitable({syncfunc.__name__}) must decorate an async function")
-
-        @functools.wraps(asyncfunc)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if current_kernel() is not None or _asyncio_running():
-                return asyncfunc(*args, **kwargs)
-            return syncfunc(*args, **kwargs)
-
-        wrapper._awaitable = True  # type: ignore[attr-defined]
-        wrapper._syncfunc = syncfunc  # type: ignore[attr-defined]
-        wrapper._asyncfunc = asyncfunc  # type: ignore[attr-defined]
-        return wrapper
+        _check_async("awaitable", syncfunc, asyncfunc)
+        # Under asyncio the one async version serves too.
+        return _dispatcher(syncfunc, asyncfunc, asyncfunc)
 
     return decorate
 
@@ -117,24 +107,39 @@ def asyncioable(awaitablefunc: Callable[..., Any]) -> Callable[[Callable[..., An
         raise TypeError("asyncioable() expects a function made by @awaitable(...)")
 
     def decorate(aiofunc: Callable[..., Any]) -> Callable[..., Any]:
-        if not iscoroutinefunction(aiofunc):
-            raise TypeError(f"@asyncioable({syncfunc.__name__}) must decorate an async function")
-
-        @functools.wraps(aiofunc)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if current_kernel() is not None:
-                return curiofunc(*args, **kwargs)
-            if _asyncio_running():
-                return aiofunc(*args, **kwargs)
-            return syncfunc(*args, **kwargs)
-
-        wrapper._awaitable = True  # type: ignore[attr-defined]
-        wrapper._syncfunc = syncfunc  # type: ignore[attr-defined]
-        wrapper._asyncfunc = curiofunc  # type: ignore[attr-defined]
+        _check_async("asyncioable", syncfunc, aiofunc)
+        wrapper = _dispatcher(syncfunc, curiofunc, aiofunc)
         wrapper._asynciofunc = aiofunc  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+def _check_async(decorator: str, syncfunc: Callable[..., Any], func: Callable[..., Any]) -> None:
+    if not iscoroutinefunction(func):
+        raise TypeError(f"@{decorator}({syncfunc.__name__}) must decorate an async function")
+
+
+def _dispatcher(
+    syncfunc: Callable[..., Any], curiofunc: Callable[..., Any], aiofunc: Callable[..., Any]
+) -> Callable[..., Any]:
+    """What :func:`awaitable` and :func:`asyncioable` return: a function (named
+    and documented as *aiofunc*) that calls *curiofunc* when a curionet kernel
+    runs in the calling thread, *aiofunc* when an asyncio loop runs there, and
+    *syncfunc* otherwise."""
+
+    @functools.wraps(aiofunc)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_kernel() is not None:
+            return curiofunc(*args, **kwargs)
+        if _asyncio_running():
+            return aiofunc(*args, **kwargs)
+        return syncfunc(*args, **kwargs)
+
+    wrapper._awaitable = True  # type: ignore[attr-defined]
+    wrapper._syncfunc = syncfunc  # type: ignore[attr-defined]
+    wrapper._asyncfunc = curiofunc  # type: ignore[attr-defined]
+    return wrapper
 
 
 class finalize:
