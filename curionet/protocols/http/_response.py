@@ -10,7 +10,7 @@ import json as _json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, overload
 
 from ._decoders import DecodingError, make_decoder
 from ._errors import (
@@ -76,6 +76,32 @@ class _Counting:
         self._n += len(chunk)
         self._response.extensions["num_bytes_downloaded"] = self._n
         return chunk
+
+
+class _StatusRange:
+    """A read-only flag of :class:`Response`: ``low <= status_code < high``."""
+
+    __slots__ = ("low", "high", "name")
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low
+        self.high = high
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, response: None, owner: type) -> _StatusRange: ...
+    @overload
+    def __get__(self, response: Response, owner: type | None = None) -> bool: ...
+    def __get__(self, response: Response | None, owner: type | None = None) -> bool | _StatusRange:
+        if response is None:
+            return self
+        return self.low <= response.status_code < self.high
+
+    def __set__(self, response: Response, value: Any) -> None:
+        raise AttributeError(f"{self.name!r} of 'Response' object is read-only (it follows status_code)")
 
 
 class Response:
@@ -177,29 +203,15 @@ class Response:
         """The URL of the request this response answers (the final one after redirects)."""
         return self.request.url
 
-    @property
-    def is_informational(self) -> bool:
-        return 100 <= self.status_code < 200
-
-    @property
-    def is_success(self) -> bool:
-        return 200 <= self.status_code < 300
+    is_informational = _StatusRange(100, 200)
+    is_success = _StatusRange(200, 300)
+    is_client_error = _StatusRange(400, 500)
+    is_server_error = _StatusRange(500, 600)
+    is_error = _StatusRange(400, 600)
 
     @property
     def is_redirect(self) -> bool:
         return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
-
-    @property
-    def is_client_error(self) -> bool:
-        return 400 <= self.status_code < 500
-
-    @property
-    def is_server_error(self) -> bool:
-        return 500 <= self.status_code < 600
-
-    @property
-    def is_error(self) -> bool:
-        return 400 <= self.status_code < 600
 
     @property
     def charset_encoding(self) -> str | None:
