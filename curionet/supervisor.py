@@ -42,6 +42,7 @@ import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import network
@@ -101,18 +102,22 @@ def serve(main: Callable[..., Awaitable[Any]], *args: Any, workers: int | None =
     _Supervisor(main, args, workers, grace, restart_delay, max_restart_delay, on_ready).run()
 
 
+@dataclass(eq=False)
 class _Supervisor:
-    def __init__(self, main: Any, args: tuple[Any, ...], n: int, grace: float, restart_delay: float,
-                 max_restart_delay: float, on_ready: Any) -> None:  # fmt: skip
-        self.main = main
-        self.args = args
-        self.n = n
-        self.grace = grace
-        self.restart_delay = restart_delay
-        self.max_restart_delay = max_restart_delay
-        self.on_ready = on_ready
+    """The parent process: :func:`serve`'s arguments (``n`` workers), and the
+    state of its loop, set up in ``__post_init__`` and :meth:`run`."""
+
+    main: Any
+    args: tuple[Any, ...]
+    n: int
+    grace: float
+    restart_delay: float
+    max_restart_delay: float
+    on_ready: Any
+
+    def __post_init__(self) -> None:
         self.pids: dict[int, tuple[int, float]] = {}  # pid -> (slot, started at)
-        self.delays = [restart_delay] * n
+        self.delays = [self.restart_delay] * self.n
         self.restarts: dict[int, float] = {}  # slot -> when to start it again
         self.ready: dict[int, Any] = {}  # pid -> address it listens on
         self.announced = False
