@@ -139,6 +139,17 @@ def _async_waiter_factory() -> Any:
     return None
 
 
+_Attempt = Callable[[], "tuple[Any, Any] | None"]
+
+
+def _handed_off(outcome: tuple[Any, Any]) -> Any:
+    """An attempt's result, once the waiter it names (if any) is notified."""
+    result, wake = outcome
+    if wake is not None:
+        wake.notify()
+    return result
+
+
 class _Waitable:
     """Common machinery: a lock and lists of waiters."""
 
@@ -175,6 +186,42 @@ class _Waitable:
                 if w in current:
                     current.remove(w)
             raise
+
+    # An operation that hands off one at a time (a queue's put or get) is an
+    # *attempt*: called under the lock, it returns None when it cannot act yet,
+    # else (result, the waiter on the other side to notify, or None).
+    def _attempt_or_join(self, attempt: _Attempt, waiters: deque[Any], make_waiter: Any) -> tuple[Any, Any]:
+        """Under the lock: ``(outcome, None)`` if *attempt* acted, else
+        ``(None, w)`` with a new waiter *w* from *make_waiter* in *waiters*."""
+        with self._lock:
+            outcome = attempt()
+            if outcome is not None:
+                return outcome, None
+            w = make_waiter()
+            waiters.append(w)
+            return None, w
+
+    def _block_for(self, attempt: _Attempt, waiters: deque[Any]) -> Any:
+        """Block the thread until *attempt* acts (it is tried again each time
+        the other side notifies); then notify its waiter and return its result."""
+        while True:
+            outcome, w = self._attempt_or_join(attempt, waiters, _ThreadWaiter)
+            if w is None:
+                return _handed_off(outcome)
+            w.wait()
+
+    async def _await_for(self, attempt: _Attempt, waiters: deque[Any], factory: Any) -> Any:
+        """:meth:`_block_for` for a task or coroutine (*factory* makes its
+        waiter); a cancelled waiter withdraws (see :meth:`_withdraw`)."""
+        while True:
+            outcome, w = self._attempt_or_join(attempt, waiters, factory)
+            if w is None:
+                return _handed_off(outcome)
+            try:
+                await w
+            except BaseException:
+                self._withdraw(waiters, w)
+                raise
 
     def _withdraw(self, waiters: deque[Any], w: Any) -> None:
         """A waiter gives up (cancelled): remove it, or if it was already
@@ -286,32 +333,15 @@ class UniversalQueue(_Waitable):
         return self._put_async(item, factory)
 
     def _put_blocking(self, item: Any) -> None:
-        while True:
-            with self._lock:
-                if not self.maxsize or len(self._items) < self.maxsize:
-                    wake = self._put_locked(item)
-                    break
-                w = _ThreadWaiter()
-                self._putters.append(w)
-            w.wait()
-        if wake is not None:
-            wake.notify()
+        self._block_for(lambda: self._try_put(item), self._putters)
 
     async def _put_async(self, item: Any, factory: Any) -> None:
-        while True:
-            with self._lock:
-                if not self.maxsize or len(self._items) < self.maxsize:
-                    wake = self._put_locked(item)
-                    break
-                w = factory()
-                self._putters.append(w)
-            try:
-                await w
-            except BaseException:
-                self._withdraw(self._putters, w)
-                raise
-        if wake is not None:
-            wake.notify()
+        await self._await_for(lambda: self._try_put(item), self._putters, factory)
+
+    def _try_put(self, item: Any) -> tuple[None, Any] | None:
+        if self.maxsize and len(self._items) >= self.maxsize:
+            return None
+        return None, self._put_locked(item)
 
     # -- get -----------------------------------------------------------------
     def get(self) -> Any:
@@ -323,34 +353,13 @@ class UniversalQueue(_Waitable):
         return self._get_async(factory)
 
     def _get_blocking(self) -> Any:
-        while True:
-            with self._lock:
-                if self._items:
-                    item, wake = self._get_locked()
-                    break
-                w = _ThreadWaiter()
-                self._getters.append(w)
-            w.wait()
-        if wake is not None:
-            wake.notify()
-        return item
+        return self._block_for(self._try_get, self._getters)
 
     async def _get_async(self, factory: Any) -> Any:
-        while True:
-            with self._lock:
-                if self._items:
-                    item, wake = self._get_locked()
-                    break
-                w = factory()
-                self._getters.append(w)
-            try:
-                await w
-            except BaseException:
-                self._withdraw(self._getters, w)
-                raise
-        if wake is not None:
-            wake.notify()
-        return item
+        return await self._await_for(self._try_get, self._getters, factory)
+
+    def _try_get(self) -> tuple[Any, Any] | None:
+        return self._get_locked() if self._items else None
 
     # -- task accounting -------------------------------------------------------
     def task_done(self) -> Any:
