@@ -21,6 +21,7 @@ from ._headers import Headers
 from ._mounts import Mounts
 from ._pool import AsyncBaseTransport, HTTPTransport
 from ._request import Request, encode_request_body
+from ._resource import AsyncResource
 from ._response import Response
 from ._url import URL, QueryParams, _encode_params
 
@@ -103,7 +104,7 @@ class _StreamContext:
             await self._response.aclose()
 
 
-class ClientSession:
+class ClientSession(AsyncResource):
     """An HTTP/1.1 client session with a connection pool, cookies and defaults.
 
     Use it as an async context manager; every connection is closed on exit::
@@ -524,12 +525,6 @@ class ClientSession:
                     for transport in self._mounts.transports():
                         if transport is not self._transport:
                             await transport.aclose()
-
-    async def __aenter__(self) -> ClientSession:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.aclose()
 
 
 #: httpx's name for :class:`ClientSession`: code written for ``httpx.AsyncClient``

@@ -40,6 +40,7 @@ from ._connection import ACTIVE, CLOSED, IDLE, NEW, HTTP11Connection
 from ._errors import PoolTimeout, RemoteProtocolError, ServerDisconnected, UnsupportedProtocol, _error
 from ._proxy import EnvProxies, check_proxy_url, open_via_proxy, proxy_headers
 from ._request import Request
+from ._resource import AsyncResource
 from ._response import Response
 from ._streams import open_stream, open_unix_stream
 from ._url import URL
@@ -89,7 +90,7 @@ class _PoolRequest:
         return self.connection
 
 
-class ConnectionPool:
+class ConnectionPool(AsyncResource):
     """Keep-alive connections keyed by origin (and proxy), within
     :class:`Limits`.  Use through :class:`HTTPTransport`.
 
@@ -401,12 +402,6 @@ class ConnectionPool:
         for preq in self._requests:
             preq.connection = None
         await self._close_all(conns)
-
-    async def __aenter__(self) -> ConnectionPool:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.aclose()
 
 
 class AsyncBaseTransport:

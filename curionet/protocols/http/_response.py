@@ -23,6 +23,7 @@ from ._errors import (
 )
 from ._headers import Headers
 from ._request import Request
+from ._resource import AsyncResource
 from ._url import URL
 
 __all__ = ["Response"]
@@ -104,7 +105,7 @@ class _StatusRange:
         raise AttributeError(f"{self.name!r} of 'Response' object is read-only (it follows status_code)")
 
 
-class Response:
+class Response(AsyncResource):
     """An HTTP response.
 
     ``await session.get(url)`` returns one whose body is already read, so
@@ -416,12 +417,6 @@ class Response:
                 result = cb()
                 if hasattr(result, "__await__"):
                     await result
-
-    async def __aenter__(self) -> Response:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.aclose()
 
     def _set_cookies_from_headers(self) -> None:
         for value in self.headers.get_list("set-cookie"):
