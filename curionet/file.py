@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import SyncIOError
-from .kernel.athread import sync_enter, sync_exit
+from .kernel.stream import AsyncLineFile
 from .workers import run_in_thread
 
 __all__ = ["aopen", "AsyncFile", "anext"]
@@ -35,7 +35,7 @@ __all__ = ["aopen", "AsyncFile", "anext"]
 _MISSING: Any = object()
 
 
-class AsyncFile:
+class AsyncFile(AsyncLineFile[Any]):
     """An asynchronous wrapper around a file object (or around the arguments
     to open one, as :func:`aopen` creates it)."""
 
@@ -150,23 +150,8 @@ class AsyncFile:
         await self._ensure()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
-    def __aiter__(self) -> AsyncFile:
-        return self
-
-    async def __anext__(self) -> Any:
-        line = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
-
-    # A plain 'with' works in an async thread (then AWAIT(f.read()) ...);
-    # elsewhere AsyncOnlyError.  Iteration is asynchronous only (as in Curio).
-    __enter__ = sync_enter
-    __exit__ = sync_exit
-
+    # A plain 'with' works in an async thread (then AWAIT(f.read()) ...), as
+    # AsyncLineFile gives it.  Iteration is asynchronous only (as in Curio).
     def __iter__(self) -> Any:
         raise SyncIOError("use 'async for' with an AsyncFile")
 

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import errno
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Iterable
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from ..errors import CancelledError, ClosedResourceError, ReadResourceBusy, TaskTimeout, WriteResourceBusy
 from .athread import sync_enter, sync_exit, sync_iter, sync_next
@@ -110,7 +110,36 @@ async def _within(timeout: float, wait: Awaitable[Any]) -> Any:
 # ---------------------------------------------------------------------------
 
 
-class StreamBase:
+_Line = TypeVar("_Line")
+
+
+class AsyncLineFile(Generic[_Line]):
+    """What Curio's file-like objects share (:class:`StreamBase`, and
+    :class:`curionet.file.AsyncFile` with lines of bytes or str): ``async
+    with`` closes the object at the end (a plain ``with`` too, in an async
+    thread; elsewhere AsyncOnlyError), and ``async for`` gives the lines
+    ``readline()`` returns until the empty one at end of file."""
+
+    readline: Callable[[], Awaitable[_Line]]
+    close: Callable[[], Awaitable[None]]
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __aiter__(self) -> AsyncIterator[_Line]:
+        return self
+
+    async def __anext__(self) -> _Line:
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+    __enter__ = sync_enter
+    __exit__ = sync_exit
+
+
+class StreamBase(AsyncLineFile[bytes]):
     """Buffered byte-stream logic shared by :class:`SocketStream` and :class:`FileStream`.
 
     Subclasses provide ``_read(maxbytes)`` (one non-blocking read, waiting
@@ -246,24 +275,10 @@ class StreamBase:
     async def flush(self) -> None:
         """Flush buffered output (writes are unbuffered: nothing to do)."""
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        line = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
-
     async def __aenter__(self) -> Any:
         return self
 
-    async def __aexit__(self, *args: Any) -> None:
-        await self.close()
-
-    # Plain 'with', 'for' and next() work in an async thread; elsewhere AsyncOnlyError.
-    __enter__ = sync_enter
-    __exit__ = sync_exit
+    # Plain 'for' and next() work in an async thread (as 'with' does); elsewhere AsyncOnlyError.
     __iter__ = sync_iter
     __next__ = sync_next
 
