@@ -31,6 +31,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from .kernel.lowlevel import SchedFIFO, current_kernel, scheduler_wait
+from .kernel.sync import _Flag
 
 __all__ = ["UniversalQueue", "UniversalEvent", "UniversalResult"]
 
@@ -417,7 +418,7 @@ class UniversalQueue(_Waitable):
         return self._joiners
 
 
-class UniversalEvent(_Waitable):
+class UniversalEvent(_Flag, _Waitable):
     """An event flag shared by threads, curionet tasks and asyncio.
 
     ``set()`` acts at once (and may be awaited); ``wait()`` blocks a thread
@@ -425,17 +426,10 @@ class UniversalEvent(_Waitable):
 
     def __init__(self) -> None:
         super().__init__()
-        self._set = False
         self._waiters: deque[Any] = deque()
 
     def __repr__(self) -> str:
         return f"<UniversalEvent set={self._set}>"
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def clear(self) -> None:
-        self._set = False
 
     def set(self) -> Any:
         with self._lock:

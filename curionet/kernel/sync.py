@@ -23,23 +23,34 @@ from .traps import _get_current, _scheduler_wait
 __all__ = ["Event", "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Result"]
 
 
-class Event:
-    """An event flag tasks can wait for."""
+class _Flag:
+    """The flag of an event (:class:`Event`, and ``UniversalEvent`` in
+    :mod:`curionet.universal`); setting it is the event's own business."""
 
-    __slots__ = ("_set", "_waiting")
+    __slots__ = ("_set",)
 
     def __init__(self) -> None:
+        super().__init__()  # UniversalEvent's other base
         self._set = False
-        self._waiting = SchedBarrier()
-
-    def __repr__(self) -> str:
-        return f"<Event set={self._set} waiting={len(self._waiting)}>"
 
     def is_set(self) -> bool:
         return self._set
 
     def clear(self) -> None:
         self._set = False
+
+
+class Event(_Flag):
+    """An event flag tasks can wait for."""
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiting = SchedBarrier()
+
+    def __repr__(self) -> str:
+        return f"<Event set={self._set} waiting={len(self._waiting)}>"
 
     async def wait(self) -> None:
         """Wait until the event is set."""
