@@ -26,7 +26,7 @@ stream, with ``raise ... from``::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ...errors import CurionetError
 
@@ -67,6 +67,32 @@ __all__ = [
 ]
 
 
+class _RequestAttribute:
+    """The ``request`` of an error or a response, kept in its ``_request``:
+    it may be set at any time; reading it while unset raises
+    ``RuntimeError(missing)``."""
+
+    __slots__ = ("missing",)
+
+    def __init__(self, missing: str) -> None:
+        self.missing = missing
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _RequestAttribute: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> Request: ...
+    def __get__(self, obj: Any, owner: type | None = None) -> Request | _RequestAttribute:
+        if obj is None:
+            return self
+        request: Request | None = obj._request
+        if request is None:
+            raise RuntimeError(self.missing)
+        return request
+
+    def __set__(self, obj: Any, request: Request) -> None:
+        obj._request = request
+
+
 class HTTPError(CurionetError):
     """Base class of every HTTP client error."""
 
@@ -76,16 +102,8 @@ class HTTPError(CurionetError):
             message = f"{message} ({request.method} {request.url})"
         super().__init__(message)
 
-    @property
-    def request(self) -> Request:
-        """The request that failed."""
-        if self._request is None:
-            raise RuntimeError("no request is associated with this error")
-        return self._request
-
-    @request.setter
-    def request(self, request: Request) -> None:
-        self._request = request
+    #: The request that failed.
+    request = _RequestAttribute("no request is associated with this error")
 
 
 class InvalidURL(CurionetError, ValueError):

@@ -20,6 +20,7 @@ from ._errors import (
     ResponseTooLarge,
     StreamClosed,
     StreamConsumed,
+    _RequestAttribute,
 )
 from ._headers import Headers
 from ._request import Request
@@ -189,15 +190,7 @@ class Response(AsyncResource):
         return f"<Response [{self.status_code} {self.reason}]>"
 
     # -- metadata -----------------------------------------------------------
-    @property
-    def request(self) -> Request:
-        if self._request is None:
-            raise RuntimeError("this response has no request")
-        return self._request
-
-    @request.setter
-    def request(self, value: Request) -> None:
-        self._request = value
+    request = _RequestAttribute("this response has no request")
 
     @property
     def url(self) -> URL:
