@@ -305,6 +305,24 @@ async def test_keepalive_answered_keeps_connection(patient_clock, fd_check):
         await expect_close(sock, 1000)
 
 
+async def test_whole_oversized_request_head_in_one_read_gets_431(fd_check):
+    # A valid upgrade request whose head (about 20 KB) is over the 16 KiB
+    # limit and arrives whole: h11 bounds only an incomplete head, so the
+    # server must measure the whole one itself.
+    async with WebSocketServer("127.0.0.1", 0, _echo) as server:
+        request = (
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: " + KEY.encode() + b"\r\nSec-WebSocket-Version: 13\r\n"
+            b"X-Pad: " + b"p" * 20_000 + b"\r\n\r\n"
+        )
+        sock = await open_connection("127.0.0.1", server.port)
+        await sock.sendall(request)
+        response = await read_until_eof(sock)
+        await sock.close()
+        assert response.startswith(b"HTTP/1.1 431"), response[:80]
+        await assert_still_serving(server.port)
+
+
 async def test_non_websocket_requests_get_http_errors(fd_check):
     async with WebSocketServer("127.0.0.1", 0, _echo) as server:
         for request, status in [

@@ -39,17 +39,6 @@ _MAX_HANDSHAKE = 16384  # bytes of HTTP request/response head we accept
 _MAX_REJECT_BODY = 65536  # bytes of a refusal body the client keeps
 
 
-async def _recv_into(stream: Stream, h: Any, *, h11_style: bool) -> bool:
-    """Read once from *stream* into the sans-I/O object *h*; False at EOF."""
-    data = await stream.receive_some(_RECV_SIZE)
-    if not data:
-        if h11_style:
-            h.receive_data(b"")
-        return False
-    h.receive_data(data)
-    return True
-
-
 def _response_bytes(status: int, headers: Iterable[tuple[Any, Any]] = (), body: bytes = b"",
                     reason: str | None = None) -> bytes:  # fmt: skip
     """A complete HTTP/1.1 response that ends the connection."""
@@ -132,6 +121,7 @@ async def _read_request_head(stream: Stream) -> tuple[h11.Request, bytes] | None
     return it with the bytes that followed it, or ``None`` if the request was
     refused (answered with the status h11 suggests) or the peer left."""
     h = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HANDSHAKE)
+    fed = 0
     while True:
         try:
             event = h.next_event()
@@ -140,13 +130,24 @@ async def _read_request_head(stream: Stream) -> tuple[h11.Request, bytes] | None
             await _send_refusal(stream, status, (), f"Invalid HTTP request: {exc}\n".encode())
             return None
         if event is h11.NEED_DATA:
-            if not await _recv_into(stream, h, h11_style=True):
+            # Reads of at most the limit: h11 refuses a head that is still
+            # incomplete past it (431) before more of it is read.
+            data = await stream.receive_some(_MAX_HANDSHAKE)
+            h.receive_data(data)
+            if not data:
                 return None
+            fed += len(data)
             continue
         if isinstance(event, h11.Request):
             break
         return None  # ConnectionClosed or anything else
-    trailing = h.trailing_data[0] if h.their_state is h11.MIGHT_SWITCH_PROTOCOL else b""
+    unparsed = h.trailing_data[0]
+    trailing = unparsed if h.their_state is h11.MIGHT_SWITCH_PROTOCOL else b""
+    if fed - len(unparsed) > _MAX_HANDSHAKE:
+        # h11 bounds only a head still incomplete; one that came whole in
+        # a single read is held to the same limit here.
+        await _send_refusal(stream, 431, (), b"Request header fields too large\n")
+        return None
     return event, trailing
 
 
