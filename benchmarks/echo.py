@@ -19,7 +19,9 @@ less sensitive to a busy machine than wall-clock throughput.  Each
 (server, row) is measured ``--repeat`` times (servers interleaved) and the
 median is shown with the spread (min..max): on a shared virtual machine the
 one-connection rows swing several-fold with the other CPU's load (how fast a
-sleeping thread is woken), so a best-of figure would measure luck.
+sleeping thread is woken), so a best-of figure would measure luck.  The
+server runs on one CPU and the load generator on another (``_pinning.py``),
+so that no run has both on one CPU.
 
 Usage: python benchmarks/echo.py [--duration 2] [--repeat 3] [--only curionet,curio,...]
 Peers come from the `bench` extra: pip install -e '.[bench]'.
@@ -36,6 +38,8 @@ import sys
 import tempfile
 import textwrap
 import time
+
+from _pinning import LOAD_CPU, SERVER_CPU, describe, pinned_to
 
 LOADGEN_C = r"""
 #include <errno.h>
@@ -268,7 +272,8 @@ def cpu_seconds(pid: int) -> float:
 def start_server(name: str) -> tuple[subprocess.Popen, int]:
     code = textwrap.dedent(SERVERS[name])
     # Peers log every connection reset by the load generator at exit: keep stderr quiet.
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            preexec_fn=pinned_to(SERVER_CPU))  # fmt: skip
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.strip().isdigit():
@@ -281,7 +286,7 @@ def measure(loadgen: str, proc: subprocess.Popen, port: int, conns: int, size: i
             duration: float) -> tuple[float, float]:  # fmt: skip
     """Return (round trips per second, round trips per server CPU-second)."""
     lg = subprocess.Popen([loadgen, "127.0.0.1", str(port), str(conns), str(size), str(warmup), str(duration)],
-                          stdout=subprocess.PIPE, text=True)  # fmt: skip
+                          stdout=subprocess.PIPE, text=True, preexec_fn=pinned_to(LOAD_CPU))  # fmt: skip
     assert lg.stdout is not None
     if lg.stdout.readline().strip() != "START":
         lg.kill()
@@ -331,8 +336,8 @@ def main() -> None:
 
 def report(results: dict[str, dict[str, list[tuple[float, float]]]], names: list[str]) -> None:
     runs_n = len(next(iter(results.values()))[names[0]])
-    print(f"echo benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; median of {runs_n} runs "
-          f"(min..max)")  # fmt: skip
+    print(f"echo benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {describe()}; "
+          f"median of {runs_n} runs (min..max)")  # fmt: skip
     print()
     for label, _conns, size in ROWS:
         unit = "MB/s" if size > 1000 else "round trips/s"

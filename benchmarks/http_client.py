@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+from _pinning import LOAD_CPU, SERVER_CPU, describe, pinned_to
+
 LIBS = ["curionet", "httpx", "aiohttp"]
 ROWS = ["seq", "conc", "download"]
 ROW_TITLES = {
@@ -129,8 +131,8 @@ class Nginx:
         conf = os.path.join(self.root, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(root=self.root, port=self.port, sendfile=SENDFILE if sendfile else BUFFERED))
-        self.proc = subprocess.Popen([self.binary, "-p", self.root, "-c", conf],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        self.proc = subprocess.Popen([self.binary, "-p", self.root, "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, preexec_fn=pinned_to(SERVER_CPU))  # fmt: skip
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -294,7 +296,7 @@ def run_worker(lib: str, row: str, nginx: Nginx, n: int) -> tuple[float, float]:
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker", lib, row,
          nginx.url("1kb.bin"), nginx.url("10mb.bin"), str(count)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, preexec_fn=pinned_to(LOAD_CPU),
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"{lib} {row} failed:\n{proc.stderr}")
@@ -345,7 +347,7 @@ def main() -> None:
     finally:
         nginx.stop()
     sendfile = "on" if args.sendfile else "off"
-    print(f"\nnginx on 127.0.0.1 (sendfile {sendfile}); median of {args.repeat} runs (min-max); "
+    print(f"\nnginx on 127.0.0.1 (sendfile {sendfile}; {describe()}); median of {args.repeat} runs (min-max); "
           f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}\n")  # fmt: skip
     print_table(results, libs, rows, "per wall-clock second")
     print("\nThe same runs, per CPU-second of the client process (less sensitive to other load):\n")

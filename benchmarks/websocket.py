@@ -30,6 +30,8 @@ import subprocess
 import sys
 import time
 
+from _pinning import LOAD_CPU, SERVER_CPU, describe, pinned_to
+
 LIBS = ["curionet", "websockets", "websockets-uvloop", "trio-websocket"]
 SIZES = [100, 65536]
 CONNS = [1, 100]
@@ -240,7 +242,7 @@ def cpu_seconds(pid: int) -> float:
 def run_row(lib: str, size: int, conns: int, compression: bool, duration: float, warmup: float) -> tuple[float, float]:
     me = os.path.abspath(__file__)
     server = subprocess.Popen([sys.executable, me, "_server", lib, "0", str(int(compression))],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+                              stdout=subprocess.PIPE, text=True, preexec_fn=pinned_to(SERVER_CPU))  # fmt: skip
     try:
         line = server.stdout.readline().split()  # type: ignore[union-attr]
         if not line or line[0] != "READY":
@@ -249,7 +251,7 @@ def run_row(lib: str, size: int, conns: int, compression: bool, duration: float,
         client = subprocess.Popen(
             [sys.executable, me, "_client", lib, port, str(size), str(conns), str(duration), str(warmup),
              str(int(compression))],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, text=True, preexec_fn=pinned_to(LOAD_CPU),
         )  # fmt: skip
         try:
             assert client.stdout is not None
@@ -285,7 +287,8 @@ def main() -> None:
     sizes = [100] if args.quick else SIZES
     duration = 1.0 if args.quick else args.duration
     results: dict[tuple, tuple[list[float], list[float]]] = {}
-    print(f"# {os.cpu_count()} CPUs, {duration:g} s per row after {args.warmup:g} s warm-up, {args.repeat} run(s)")
+    print(f"# {os.cpu_count()} CPUs, {describe()}, {duration:g} s per row after {args.warmup:g} s warm-up, "
+          f"{args.repeat} run(s)")  # fmt: skip
     for compression in COMPRESSION:
         for size in sizes:
             for conns in CONNS:
