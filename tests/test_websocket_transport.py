@@ -76,3 +76,141 @@ async def test_over_sockets_and_socket_streams():
 def test_as_stream_refuses_what_is_not_a_stream():
     with pytest.raises(TypeError, match="has no recv"):
         as_stream(object())
+
+
+# -- a server's big frames: header and payload sent by one gathering call --
+
+
+async def gathered_server(handler):
+    """A plain-socket WebSocket server whose accepted sockets have a small
+    send buffer, so one gathering call cannot take a big frame whole."""
+    import socket
+
+    from curionet import TaskGroup
+
+    listener = tcp_server_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+
+    async def serve_one() -> None:
+        client, addr = await listener.accept()
+        async with client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            ws = await accept_websocket(client, addr, ping_interval=None, compression=False)
+            assert isinstance(ws, WebSocket)
+            await handler(ws)
+
+    group = TaskGroup()
+    await group.spawn(serve_one)
+    return listener, port, group
+
+
+async def test_big_frames_sent_gathered_arrive_whole():
+    from test_websocket_support import raw_client, read_frame
+
+    messages = [bytes(range(256)) * 4096, b"x" * 20000, "é" * 30000]  # 1 MiB, 20 KB, 60 KB of text
+    used = []
+
+    partial = []
+
+    async def handler(ws: WebSocket) -> None:
+        used.append(ws._send_gather is not None)
+        gather = ws._send_gather
+        assert gather is not None
+
+        async def counting(buffers):
+            n = await gather(buffers)
+            partial.append(n < sum(len(b) for b in buffers))
+            return n
+
+        ws._send_gather = counting
+        for m in messages:
+            await ws.send(m)
+
+    listener, port, group = await gathered_server(handler)
+    sock = await raw_client(port)
+    async with sock:
+        got = [await read_frame(sock) for _ in messages]
+    await group.join()
+    await listener.close()
+    assert used == [True]
+    assert len(partial) == 3 and any(partial)  # the rest of a frame went by the second path
+    assert got == [(2, messages[0]), (2, messages[1]), (1, messages[2].encode())]
+
+
+async def test_tls_and_object_streams_do_not_gather():
+    class Plain:
+        async def recv(self, n):
+            return b""
+
+        async def sendall(self, data):
+            pass
+
+        async def sendmsg(self, buffers):
+            raise AssertionError("not a curionet socket: never gathered")
+
+        async def close(self):
+            pass
+
+    assert _ObjectStream(Plain()).send_gather is None
+    a, b = memory_stream_pair()
+    assert getattr(as_stream(a), "send_gather", None) is None
+    await a.close()
+    await b.close()
+
+
+async def test_cancelled_in_the_rest_of_a_gathered_frame_aborts_the_connection():
+    # The peer does not read: the gathering call sends the frame's start, the
+    # rest waits, and the wait is cancelled.  Half a frame is on the wire, so
+    # the connection must end (the peer would read the next frame as the rest
+    # of this one), not stay open.
+    from test_websocket_support import raw_client
+
+    from curionet import ignore_after
+
+    states = []
+
+    async def handler(ws: WebSocket) -> None:
+        async with ignore_after(0.3):
+            await ws.send(b"z" * (8 << 20))
+        states.append(ws.state.name)
+
+    listener, port, group = await gathered_server(handler)
+    sock = await raw_client(port)
+    async with sock:
+        await group.join()
+    await listener.close()
+    assert states == ["CLOSED"]
+
+
+async def test_cancelled_before_any_of_the_rest_of_a_gathered_frame_aborts_the_connection():
+    # The gathering call took only the header and 1000 payload bytes, and the
+    # wait for the rest is cancelled before any of it went: half a frame is
+    # out all the same.
+    from test_websocket_support import raw_client
+
+    from curionet import ignore_after, sleep
+
+    states = []
+
+    async def handler(ws: WebSocket) -> None:
+        gather = ws._send_gather
+        assert gather is not None
+
+        async def start_only(buffers):
+            return await gather([buffers[0], buffers[1][:1000]])
+
+        async def never(data, timeout=None):
+            await sleep(3600)
+
+        ws._send_gather = start_only
+        ws._stream.send_all = never  # type: ignore[attr-defined]
+        async with ignore_after(0.2):
+            await ws.send(b"z" * 100_000)
+        states.append(ws.state.name)
+
+    listener, port, group = await gathered_server(handler)
+    sock = await raw_client(port)
+    async with sock:
+        await group.join()
+    await listener.close()
+    assert states == ["CLOSED"]

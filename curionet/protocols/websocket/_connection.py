@@ -31,7 +31,7 @@ from ...kernel.task import Task, spawn
 from ...kernel.time import clock, ignore_after, sleep
 from ._deflate import _BoundedDeflate
 from ._errors import Close, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, WebSocketError
-from ._frames import encode_frame
+from ._frames import encode_frame, frame_head
 from ._headers import Headers, Request, Response
 from ._reader import _CLOSED, _CLOSING, _END_OF_MESSAGE, _OPEN, _Reader
 from ._transport import Stream
@@ -41,6 +41,9 @@ __all__ = ["WebSocket", "State", "broadcast", "MiB"]
 
 MiB = 1024 * 1024
 _BROADCAST_BACKLOG = 32  # broadcast frames queued per peer before it is skipped
+# From this many payload bytes a server sends header and payload with one
+# gathering call instead of joining them (below it the copy costs less).
+_GATHER_MIN = 16384
 
 # Close codes an endpoint may put in a Close frame (RFC 6455 7.4, IANA).
 _SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
@@ -88,6 +91,7 @@ class WebSocket(_Reader):
         response_headers: Headers | None = None,
     ) -> None:
         self._stream = stream
+        self._send_gather = getattr(stream, "send_gather", None)
         self._conn = conn
         _accept_close_1014(conn)
         self.client = client
@@ -387,19 +391,40 @@ class WebSocket(_Reader):
             deflate = self._deflate
             if deflate is not None:
                 payload = deflate.deflate_message(self.client, payload)
-            data = encode_frame(opcode, payload, True, deflate is not None, os.urandom(4) if self.client else None)
-            await self._write(data)
+            if self._send_gather is not None and len(payload) >= _GATHER_MIN and not self.client:
+                await self._write_gathered(frame_head(opcode, len(payload), True, deflate is not None), payload)
+            else:
+                data = encode_frame(opcode, payload, True, deflate is not None, os.urandom(4) if self.client else None)
+                await self._write(data)
         finally:
             await lock.release()
 
-    async def _write(self, data: bytes) -> None:
+    async def _write_gathered(self, head: bytes, payload: bytes) -> None:
+        """Send a frame's *head* and *payload* with one gathering system call,
+        so a big payload is not copied into a frame first; what that call
+        leaves (the socket's buffer was full) goes by :meth:`_write`."""
+        assert self._send_gather is not None
+        try:
+            sent = await self._send_gather((head, payload))
+        except (OSError, CurionetError) as exc:
+            await self._abort()
+            raise self._closed_exc() from exc
+        nhead = len(head)
+        if sent < nhead + len(payload):
+            rest: Any = head[sent:] + payload if sent < nhead else memoryview(payload)[sent - nhead :]
+            await self._write(rest, started=sent > 0)
+
+    async def _write(self, data: Any, started: bool = False) -> None:
+        """Send *data*, the whole of a frame or frames, or (*started*) the
+        rest of a frame whose beginning was already sent."""
         try:
             await self._stream.send_all(data)
         except CancelledError as exc:
             # Cancelled (or timed out) part-way through a frame: the peer
             # would read the next frame as the rest of this one, so the
             # connection cannot be used any more.
-            if getattr(exc, "bytes_sent", len(data)) not in (0, len(data)):
+            sent = getattr(exc, "bytes_sent", None)
+            if (started or sent) and (sent is None or sent < len(data)):
                 await self._abort()
             raise
         except (OSError, CurionetError) as exc:

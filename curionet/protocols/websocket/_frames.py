@@ -26,6 +26,7 @@ import struct
 __all__ = [
     "FrameError",
     "encode_frame",
+    "frame_head",
     "scan_frames",
     "OP_CONTINUATION",
     "OP_TEXT",
@@ -68,23 +69,25 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = Fal
     """The bytes of one frame: the header (the shortest length form), then
     *payload*, masked with the 4-byte *mask* if one is given (a client's
     frames must be masked, a server's must not)."""
+    if mask is not None:
+        return frame_head(opcode, len(payload), fin, rsv1, True) + mask + _unmask(payload, mask)
+    return frame_head(opcode, len(payload), fin, rsv1) + payload
+
+
+def frame_head(opcode: int, length: int, fin: bool = True, rsv1: bool = False, masked: bool = False) -> bytes:
+    """The header of a frame with a *length*-byte payload, up to (not
+    including) the masking key: what :func:`encode_frame` puts before the
+    payload, for a sender that writes header and payload without joining
+    them."""
     b0 = opcode | 0x80 if fin else opcode
     if rsv1:
         b0 |= 0x40
-    n = len(payload)
-    if mask is not None:
-        if n < 126:
-            head = bytes((b0, 0x80 | n))
-        elif n < 65536:
-            head = _pack_head2(b0, 0xFE, n)
-        else:
-            head = _pack_head8(b0, 0xFF, n)
-        return head + mask + _unmask(payload, mask)
-    if n < 126:
-        return bytes((b0, n)) + payload
-    if n < 65536:
-        return _pack_head2(b0, 126, n) + payload
-    return _pack_head8(b0, 127, n) + payload
+    m = 0x80 if masked else 0
+    if length < 126:
+        return bytes((b0, m | length))
+    if length < 65536:
+        return _pack_head2(b0, m | 126, length)
+    return _pack_head8(b0, m | 127, length)
 
 
 def scan_frames(data: bytes, pos: int, frames: list[Frame], masked: bool, rsv1_ok: bool = False,
@@ -160,7 +163,12 @@ def scan_frames(data: bytes, pos: int, frames: list[Frame], masked: bool, rsv1_o
         if end > n:
             return pos, start, end
         if want_mask:
-            payload = _unmask(data[start:end], key)
+            if length > 1024:
+                # Unmask from a view: slicing bytes would copy the payload once more.
+                with memoryview(data) as view:
+                    payload = _unmask(view[start:end], key)
+            else:
+                payload = _unmask(data[start:end], key)
         else:
             payload = data[start:end] if start or end != n else data
         append((opcode, b0 >= 0x80, b0 & 0x40 != 0, payload))
@@ -168,7 +176,7 @@ def scan_frames(data: bytes, pos: int, frames: list[Frame], masked: bool, rsv1_o
     return pos, pos, pos
 
 
-def _unmask(data: bytes, key: bytes) -> bytes:
+def _unmask(data: bytes | memoryview, key: bytes) -> bytes:
     """XOR *data* with the 4-byte masking *key* (RFC 6455 5.3)."""
     n = len(data)
     if n <= 512:

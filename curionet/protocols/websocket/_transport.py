@@ -27,6 +27,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ...errors import CurionetError
+from ...kernel.io import Socket
 from ...kernel.stream import Stream
 
 __all__ = ["Stream", "as_stream"]
@@ -58,11 +59,12 @@ class _ObjectStream:
     called with positional arguments and no *timeout* (the package bounds
     its waits with ``timeout_after``)."""
 
-    __slots__ = ("receive_some", "receive_into", "send_all", "close", "_obj")
+    __slots__ = ("receive_some", "receive_into", "send_all", "send_gather", "close", "_obj")
 
     receive_some: Callable[..., Coroutine[Any, Any, bytes]]
     receive_into: Callable[..., Coroutine[Any, Any, int]]
     send_all: Callable[..., Coroutine[Any, Any, None]]
+    send_gather: Callable[..., Coroutine[Any, Any, int]] | None
     close: Callable[[], Coroutine[Any, Any, None]]
 
     def __init__(self, obj: Any) -> None:
@@ -71,6 +73,10 @@ class _ObjectStream:
         self.receive_into = getattr(obj, "recv_into", None) or self._receive_into
         self.send_all = obj.sendall
         self.close = obj.close
+        #: ``sendmsg`` of a plain (not TLS) curionet socket: one system call
+        #: that sends several buffers, some of them or none, without joining
+        #: them (see ``WebSocket._write_gathered``); ``None`` otherwise.
+        self.send_gather = obj.sendmsg if isinstance(obj, Socket) and not hasattr(obj, "pending") else None
 
     def __repr__(self) -> str:
         return f"<stream over {self._obj!r}>"
