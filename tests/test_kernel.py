@@ -657,6 +657,26 @@ def test_failed_spins_back_off_and_short_waits_earn_them_back(spin_kernel):
     assert kernel._spin_backoff == 1
 
 
+def test_a_kernel_watching_many_descriptors_does_not_spin(spin_kernel):
+    kernel, poller, clock = spin_kernel
+    fake_fds = range(10_000, 10_000 + 17)  # more than 16 descriptors watched
+    for fd in fake_fds:
+        kernel._fds[fd] = [None, None, 0, fd]
+    try:
+        assert kernel._idle_poll(1.0) == [(3, 1)]
+        assert poller.spins == 0
+        assert poller.blocking == [1.0]
+    finally:
+        for fd in fake_fds:
+            del kernel._fds[fd]
+    # Back to a few descriptors: the next wait spins again.
+    from curionet.kernel.io import send_hint
+
+    send_hint.sent = True
+    kernel._idle_poll(1.0)
+    assert poller.spins > 0
+
+
 def test_long_waits_do_not_earn_spins_back(spin_kernel):
     kernel, poller, clock = spin_kernel
     kernel._idle_poll(None)  # the one failed spin of a quiet kernel
