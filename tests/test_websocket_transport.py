@@ -81,31 +81,41 @@ def test_as_stream_refuses_what_is_not_a_stream():
 # -- a server's big frames: header and payload sent by one gathering call --
 
 
-async def gathered_server(handler):
-    """A plain-socket WebSocket server whose accepted sockets have a small
-    send buffer, so one gathering call cannot take a big frame whole."""
+async def with_gathered_server(handler, client):
+    """Run one WebSocket connection: *handler* on the server side, over a
+    plain socket whose send buffer is small (so one gathering call cannot
+    take a big frame whole), and *client* with the hand-made client's
+    socket; return what *client* returns once both are done."""
     import socket
+
+    from test_websocket_support import raw_client
 
     from curionet import TaskGroup
 
     listener = tcp_server_socket("127.0.0.1", 0)
-    port = listener.getsockname()[1]
 
     async def serve_one() -> None:
-        client, addr = await listener.accept()
-        async with client:
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-            ws = await accept_websocket(client, addr, ping_interval=None, compression=False)
+        conn, addr = await listener.accept()
+        async with conn:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            ws = await accept_websocket(conn, addr, ping_interval=None, compression=False)
             assert isinstance(ws, WebSocket)
             await handler(ws)
 
-    group = TaskGroup()
-    await group.spawn(serve_one)
-    return listener, port, group
+    async with listener, TaskGroup() as group:
+        await group.spawn(serve_one)
+        async with await raw_client(listener.getsockname()[1]) as sock:
+            result = await client(sock)
+            await group.join()
+    return result
+
+
+async def no_client(sock):
+    return None
 
 
 async def test_big_frames_sent_gathered_arrive_whole():
-    from test_websocket_support import raw_client, read_frame
+    from test_websocket_support import read_frame
 
     messages = [bytes(range(256)) * 4096, b"x" * 20000, "é" * 30000]  # 1 MiB, 20 KB, 60 KB of text
     used = []
@@ -126,12 +136,10 @@ async def test_big_frames_sent_gathered_arrive_whole():
         for m in messages:
             await ws.send(m)
 
-    listener, port, group = await gathered_server(handler)
-    sock = await raw_client(port)
-    async with sock:
-        got = [await read_frame(sock) for _ in messages]
-    await group.join()
-    await listener.close()
+    async def client(sock):
+        return [await read_frame(sock) for _ in messages]
+
+    got = await with_gathered_server(handler, client)
     assert used == [True]
     assert len(partial) == 3 and any(partial)  # the rest of a frame went by the second path
     assert got == [(2, messages[0]), (2, messages[1]), (1, messages[2].encode())]
@@ -163,8 +171,6 @@ async def test_cancelled_in_the_rest_of_a_gathered_frame_aborts_the_connection()
     # rest waits, and the wait is cancelled.  Half a frame is on the wire, so
     # the connection must end (the peer would read the next frame as the rest
     # of this one), not stay open.
-    from test_websocket_support import raw_client
-
     from curionet import ignore_after
 
     states = []
@@ -174,11 +180,7 @@ async def test_cancelled_in_the_rest_of_a_gathered_frame_aborts_the_connection()
             await ws.send(b"z" * (8 << 20))
         states.append(ws.state.name)
 
-    listener, port, group = await gathered_server(handler)
-    sock = await raw_client(port)
-    async with sock:
-        await group.join()
-    await listener.close()
+    await with_gathered_server(handler, no_client)
     assert states == ["CLOSED"]
 
 
@@ -186,8 +188,6 @@ async def test_cancelled_before_any_of_the_rest_of_a_gathered_frame_aborts_the_c
     # The gathering call took only the header and 1000 payload bytes, and the
     # wait for the rest is cancelled before any of it went: half a frame is
     # out all the same.
-    from test_websocket_support import raw_client
-
     from curionet import ignore_after, sleep
 
     states = []
@@ -208,9 +208,5 @@ async def test_cancelled_before_any_of_the_rest_of_a_gathered_frame_aborts_the_c
             await ws.send(b"z" * 100_000)
         states.append(ws.state.name)
 
-    listener, port, group = await gathered_server(handler)
-    sock = await raw_client(port)
-    async with sock:
-        await group.join()
-    await listener.close()
+    await with_gathered_server(handler, no_client)
     assert states == ["CLOSED"]
