@@ -153,39 +153,31 @@ class StdServer(ThreadingHTTPServer):
 
 
 # ---------------------------------------------------------------------------
-# A scripted h11 server
+# Threaded socket servers: a thread accepts, each connection gets its own
 # ---------------------------------------------------------------------------
 
 
-class H11Server:
-    """Each connection runs ``app(conn_no, req_no, request, body) -> action``
-    in a thread.  An action is ``(status, headers, body)`` (sent with h11; a
-    list body is sent piece by piece, 1 ms apart),
-    ``bytes`` (written raw, then the connection is closed), ``"close"``
-    (close without answering) or ``"hang"`` (never answer).
+def loopback_listener(backlog):
+    """A TCP socket listening on 127.0.0.1 (a free port)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(backlog)
+    return listener
 
-    ``raw`` records the bytes of every request exactly as they arrived
-    (head and body, in arrival order over all connections)."""
 
-    def __init__(self, app, ssl_context=None):
-        self.app = app
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.ssl_context = ssl_context
-        self.connections = 0
-        self.requests = 0
-        self.live = 0  # connections the client has not closed yet
-        self.raw: list[bytes] = []
-        self.lock = threading.Lock()
+class ThreadedServer:
+    """Accepts on *listener* in a thread and runs each connection in a thread
+    of its own: :meth:`_accepted` says with what (``(target, args)``, or
+    ``None`` to drop the connection).  ``stop()`` joins them all."""
+
+    def __init__(self, listener):
+        self.listener = listener
         self._stop = threading.Event()
-        self._socks = []
         self._threads = []
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
 
-    def url(self, path="/", scheme="http"):
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+    def _accepted(self, sock):
+        raise NotImplementedError
 
     def start(self):
         self._acceptor.start()
@@ -198,23 +190,64 @@ class H11Server:
                 sock, _ = self.listener.accept()
             except (TimeoutError, OSError):
                 continue
-            with self.lock:
-                self.connections += 1
-                self.live += 1
-                n = self.connections
-            if self.ssl_context is not None:
-                try:
-                    sock.settimeout(5)
-                    sock = self.ssl_context.wrap_socket(sock, server_side=True)
-                except (OSError, ssl.SSLError):
-                    sock.close()
-                    with self.lock:
-                        self.live -= 1
-                    continue
-            self._socks.append(sock)
-            t = threading.Thread(target=self._serve, args=(sock, n), daemon=True)
-            self._threads.append(t)
-            t.start()
+            job = self._accepted(sock)
+            if job is not None:
+                t = threading.Thread(target=job[0], args=job[1], daemon=True)
+                self._threads.append(t)
+                t.start()
+
+    def stop(self):
+        self._stop.set()
+        self._acceptor.join()
+        for t in self._threads:
+            t.join()
+        self.listener.close()
+
+
+# ---------------------------------------------------------------------------
+# A scripted h11 server
+# ---------------------------------------------------------------------------
+
+
+class H11Server(ThreadedServer):
+    """Each connection runs ``app(conn_no, req_no, request, body) -> action``
+    in a thread.  An action is ``(status, headers, body)`` (sent with h11; a
+    list body is sent piece by piece, 1 ms apart),
+    ``bytes`` (written raw, then the connection is closed), ``"close"``
+    (close without answering) or ``"hang"`` (never answer).
+
+    ``raw`` records the bytes of every request exactly as they arrived
+    (head and body, in arrival order over all connections)."""
+
+    def __init__(self, app, ssl_context=None):
+        super().__init__(loopback_listener(64))
+        self.app = app
+        self.port = self.listener.getsockname()[1]
+        self.ssl_context = ssl_context
+        self.connections = 0
+        self.requests = 0
+        self.live = 0  # connections the client has not closed yet
+        self.raw: list[bytes] = []
+        self.lock = threading.Lock()
+
+    def url(self, path="/", scheme="http"):
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def _accepted(self, sock):
+        with self.lock:
+            self.connections += 1
+            self.live += 1
+            n = self.connections
+        if self.ssl_context is not None:
+            try:
+                sock.settimeout(5)
+                sock = self.ssl_context.wrap_socket(sock, server_side=True)
+            except (OSError, ssl.SSLError):
+                sock.close()
+                with self.lock:
+                    self.live -= 1
+                return None
+        return self._serve, (sock, n)
 
     def _serve(self, sock, conn_no):
         conn = h11.Connection(h11.SERVER)
@@ -287,13 +320,6 @@ class H11Server:
             with self.lock:
                 self.live -= 1
 
-    def stop(self):
-        self._stop.set()
-        self._acceptor.join()
-        for t in self._threads:
-            t.join()
-        self.listener.close()
-
 
 def ok_app(conn_no, req_no, request, body):
     return (200, [("Content-Length", "2")], b"ok")
@@ -304,38 +330,21 @@ def ok_app(conn_no, req_no, request, body):
 # ---------------------------------------------------------------------------
 
 
-class Proxy:
+class Proxy(ThreadedServer):
     """An HTTP proxy: absolute-form requests are forwarded (one request per
     connection, ``Connection: close``), ``CONNECT`` opens a tunnel."""
 
     def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
+        super().__init__(loopback_listener(16))
         self.port = self.listener.getsockname()[1]
         self.seen = []
-        self._stop = threading.Event()
-        self._threads = []
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self):
-        self._acceptor.start()
-        return self
-
-    def _accept_loop(self):
-        self.listener.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            t = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-            self._threads.append(t)
-            t.start()
+    def _accepted(self, sock):
+        return self._serve, (sock,)
 
     def _serve(self, sock):
         sock.settimeout(5)
@@ -395,13 +404,6 @@ class Proxy:
         copy(a, b)
         t.join()
 
-    def stop(self):
-        self._stop.set()
-        self._acceptor.join()
-        for t in self._threads:
-            t.join()
-        self.listener.close()
-
 
 # ---------------------------------------------------------------------------
 # In-memory streams (for the mock clock)
@@ -446,51 +448,35 @@ def header_lines(raw, name):
 # ---------------------------------------------------------------------------
 
 
-class RawServer:
+class RawServer(ThreadedServer):
     """Each connection runs ``script(conn, conn_no)`` in a thread, where
     ``conn`` is a :class:`RawConn`: the test reads and writes bytes itself
     (an answer before the request body has arrived, a 100 Continue ...).
     ``path`` given: a Unix-domain socket there, else TCP on 127.0.0.1."""
 
     def __init__(self, script, path=None):
+        if path is None:
+            listener = loopback_listener(16)
+        else:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(path)
+            listener.listen(16)
+        super().__init__(listener)
         self.script = script
         self.path = path
-        if path is None:
-            self.listener = socket.socket()
-            self.listener.bind(("127.0.0.1", 0))
-            self.port = self.listener.getsockname()[1]
-        else:
-            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.listener.bind(path)
-            self.port = None
-        self.listener.listen(16)
+        self.port = listener.getsockname()[1] if path is None else None
         self.connections = 0
         self.conns: list[RawConn] = []
         self.errors: list[BaseException] = []
-        self._stop = threading.Event()
-        self._threads = []
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
 
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self):
-        self._acceptor.start()
-        return self
-
-    def _accept_loop(self):
-        self.listener.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections += 1
-            conn = RawConn(sock, self._stop)
-            self.conns.append(conn)
-            t = threading.Thread(target=self._run, args=(conn, self.connections), daemon=True)
-            self._threads.append(t)
-            t.start()
+    def _accepted(self, sock):
+        self.connections += 1
+        conn = RawConn(sock, self._stop)
+        self.conns.append(conn)
+        return self._run, (conn, self.connections)
 
     def _run(self, conn, n):
         try:
@@ -501,13 +487,6 @@ class RawServer:
             self.errors.append(exc)
         finally:
             conn.sock.close()
-
-    def stop(self):
-        self._stop.set()
-        self._acceptor.join()
-        for t in self._threads:
-            t.join()
-        self.listener.close()
 
 
 class RawConn:
