@@ -32,6 +32,21 @@ async def _chunks():
     yield BODY[1000:]
 
 
+async def _post_expecting_ok(script, expect_continue_timeout):
+    """POST BODY with ``Expect: 100-continue`` to a RawServer running
+    *script*; check the answer is ``ok`` and the script raised nothing, and
+    return the (stopped) server."""
+    server = RawServer(script).start()
+    try:
+        async with ClientSession(expect_continue_timeout=expect_continue_timeout) as session:
+            response = await session.post(server.url("/"), content=BODY, headers={"Expect": "100-continue"})
+            assert response.content == b"ok"
+    finally:
+        server.stop()
+    assert not server.errors
+    return server
+
+
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_body_waits_for_100_continue(streamed):
     seen = {}
@@ -111,14 +126,7 @@ async def test_no_answer_sends_the_body_after_the_timeout():
         conn.send(OK)
         conn.wait_closed()
 
-    server = RawServer(script).start()
-    try:
-        async with ClientSession(expect_continue_timeout=0.05) as session:
-            response = await session.post(server.url("/"), content=BODY, headers={"Expect": "100-continue"})
-            assert response.content == b"ok"
-    finally:
-        server.stop()
-    assert not server.errors
+    server = await _post_expecting_ok(script, 0.05)
     _, body = _head_and_rest(server.conns[0].raw)
     assert body == BODY
 
@@ -167,14 +175,7 @@ async def test_other_1xx_keep_the_body_waiting():
         conn.raw = before + b"|" + conn.raw
         conn.wait_closed()
 
-    server = RawServer(script).start()
-    try:
-        async with ClientSession(expect_continue_timeout=30) as session:
-            response = await session.post(server.url("/"), content=BODY, headers={"Expect": "100-continue"})
-            assert response.content == b"ok"
-    finally:
-        server.stop()
-    assert not server.errors
+    server = await _post_expecting_ok(script, 30)
     before, _ = server.conns[0].raw.split(b"|", 1)
     assert before.endswith(HEAD_END)  # no body after the 103
 
