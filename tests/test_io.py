@@ -417,6 +417,28 @@ async def test_socket_stream_write_writelines_and_async_for():
         await t.join()
 
 
+async def test_socket_stream_write_returns_the_count_and_reports_bytes_written():
+    a, b = socket.socketpair()
+    async with a.as_stream() as wa, b.as_stream() as rb:
+        assert await wa.write(b"abc") == 3
+        assert await wa.write(memoryview(b"de")) == 2
+        assert await rb.read(5) == b"abcde"
+        payload = b"y" * 10_000_000  # far beyond the socket buffers: it blocks
+        result = {}
+
+        async def writer():
+            try:
+                await wa.write(payload)
+            except TaskCancelled as e:
+                result["written"], result["sent"] = e.bytes_written, e.bytes_sent
+                raise
+
+        t = await curionet.spawn(writer)
+        await curionet.sleep(0.01)
+        await t.cancel()
+        assert 0 < result["written"] == result["sent"] < len(payload)
+
+
 async def test_file_stream_on_a_pipe_and_makefile():
     r, w = os.pipe()
     async with FileStream(open(r, "rb", buffering=0)) as rs, FileStream(open(w, "wb", buffering=0)) as ws:

@@ -541,22 +541,13 @@ class SocketStream(StreamBase):
         """Write all of *data* (see :meth:`Socket.sendall`); returns ``len(data)``.
 
         If cancelled part-way, the exception's ``bytes_written`` says how
-        much went out."""
-        send_hint.sent = True
+        much went out.  (Curio's name for :meth:`send_all`.)"""
         try:
-            nsent = self._socket_send(data)
-        except WantWrite:
-            nsent = 0
-        except WantRead:
-            nsent = 0
-        else:
-            if nsent == len(data) and (type(data) is bytes or type(data) is bytearray):
-                return nsent
-        try:
-            return await _send_rest(self._socket_send, self._fileno, data, nsent, 0)
+            await self.send_all(data)
         except CancelledError as e:
             e.bytes_written = e.bytes_sent  # type: ignore[attr-defined]
             raise
+        return len(data) if type(data) is bytes or type(data) is bytearray else memoryview(data).nbytes
 
     # -- the Stream protocol (see curionet.kernel.stream) -----------------
     @property
