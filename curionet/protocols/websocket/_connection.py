@@ -392,32 +392,28 @@ class WebSocket(_Reader):
             if deflate is not None:
                 payload = deflate.deflate_message(self.client, payload)
             if self._send_gather is not None and len(payload) >= _GATHER_MIN and not self.client:
-                await self._write_gathered(frame_head(opcode, len(payload), True, deflate is not None), payload)
+                await self._write(frame_head(opcode, len(payload), True, deflate is not None), payload)
             else:
                 data = encode_frame(opcode, payload, True, deflate is not None, os.urandom(4) if self.client else None)
                 await self._write(data)
         finally:
             await lock.release()
 
-    async def _write_gathered(self, head: bytes, payload: bytes) -> None:
-        """Send a frame's *head* and *payload* with one gathering system call,
-        so a big payload is not copied into a frame first; what that call
-        leaves (the socket's buffer was full) goes by :meth:`_write`."""
-        assert self._send_gather is not None
+    async def _write(self, data: Any, payload: Any = None) -> None:
+        """Send *data*: whole frames, or (with *payload*) a frame's header,
+        which then goes out with its payload in one gathering system call
+        (``_send_gather``), so a big payload is not copied into a frame
+        first; what that call leaves (the socket's buffer was full) goes by
+        ``send_all``."""
+        started = False  # the beginning of a frame went out
         try:
-            sent = await self._send_gather((head, payload))
-        except (OSError, CurionetError) as exc:
-            await self._abort()
-            raise self._closed_exc() from exc
-        nhead = len(head)
-        if sent < nhead + len(payload):
-            rest: Any = head[sent:] + payload if sent < nhead else memoryview(payload)[sent - nhead :]
-            await self._write(rest, started=sent > 0)
-
-    async def _write(self, data: Any, started: bool = False) -> None:
-        """Send *data*, the whole of a frame or frames, or (*started*) the
-        rest of a frame whose beginning was already sent."""
-        try:
+            if payload is not None:
+                assert self._send_gather is not None
+                sent = await self._send_gather((data, payload))
+                if sent == len(data) + len(payload):
+                    return
+                started = sent > 0
+                data = data[sent:] + payload if sent < len(data) else memoryview(payload)[sent - len(data) :]
             await self._stream.send_all(data)
         except CancelledError as exc:
             # Cancelled (or timed out) part-way through a frame: the peer

@@ -75,7 +75,7 @@ class _ObjectStream:
         self.close = obj.close
         #: ``sendmsg`` of a plain (not TLS) curionet socket: one system call
         #: that sends several buffers, some of them or none, without joining
-        #: them (see ``WebSocket._write_gathered``); ``None`` otherwise.
+        #: them (see ``WebSocket._write``); ``None`` otherwise.
         self.send_gather = obj.sendmsg if isinstance(obj, Socket) and not hasattr(obj, "pending") else None
 
     def __repr__(self) -> str:
