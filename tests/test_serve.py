@@ -188,11 +188,21 @@ def test_sigkilled_parent_takes_every_worker_with_it(start_app, port, workers, h
     assert _refused(port)
 
 
-def test_sigterm_drains_open_connections_then_exits_0(start_app, port):
-    proc = start_app(workers=2, grace=30)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+def _served_connection(port):
+    """A connection to the app that has had one message ("one") echoed."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
         s.sendall(b"one")
         assert s.recv(100).endswith(b" one")
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def test_sigterm_drains_open_connections_then_exits_0(start_app, port):
+    proc = start_app(workers=2, grace=30)
+    with _served_connection(port) as s:
         proc.send_signal(signal.SIGTERM)
         # Nobody accepts any more, but the open connection is served.
         _wait_until(lambda: _refused(port), "still accepting after SIGTERM")
@@ -206,9 +216,7 @@ def test_sigterm_drains_open_connections_then_exits_0(start_app, port):
 
 def test_connections_still_open_after_the_grace_are_closed(start_app, port):
     proc = start_app(workers=1, grace=0.2)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"one")
-        assert s.recv(100).endswith(b" one")
+    with _served_connection(port) as s:
         proc.send_signal(signal.SIGINT)
         assert s.recv(100) == b""
     assert proc.wait(timeout=10) == 0
@@ -216,9 +224,7 @@ def test_connections_still_open_after_the_grace_are_closed(start_app, port):
 
 def test_a_second_signal_ends_the_grace(start_app, port):
     proc = start_app(workers=2, grace=30)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"one")
-        assert s.recv(100).endswith(b" one")
+    with _served_connection(port) as s:
         proc.send_signal(signal.SIGINT)
         _wait_until(lambda: _refused(port), "still accepting after SIGINT")
         assert proc.poll() is None  # draining: 30 s of grace left
