@@ -10,8 +10,11 @@ receive shares, and what only the in-memory pair has (chunking, bounds).
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import socket as stdsocket
 import ssl as stdssl
+import weakref
 
 import pytest
 import trustme
@@ -307,7 +310,7 @@ RECEIVERS = {
 def test_every_socket_receive_follows_the_one_read_policy(receiver):
     # Two receives in a row that find nothing: from then on a receive waits
     # for readability first (even with data there, it traps), until a
-    # sample, eight receives later, tries first again and finds data.
+    # sample, 32 receives later, tries first again and finds data.
     receive = RECEIVERS[receiver]
     a, b = stdsocket.socketpair()
     sock = cnsocket.Socket(a)
@@ -316,8 +319,8 @@ def test_every_socket_receive_follows_the_one_read_policy(receiver):
         assert _first_step(receive(sock, stream)) == traps.T_IO_WAIT
         assert _first_step(receive(sock, stream)) == traps.T_IO_WAIT
         b.send(b"x" * 1000)
-        steps = [_first_step(receive(sock, stream)) for _ in range(9)]
-        assert steps == [traps.T_IO_WAIT] * 8 + ["returned"]
+        steps = [_first_step(receive(sock, stream)) for _ in range(33)]
+        assert steps == [traps.T_IO_WAIT] * 32 + ["returned"]
         assert _first_step(receive(sock, stream)) == "returned"  # the sample found data: try first again
     finally:
         a.close()
@@ -334,6 +337,151 @@ def test_wait_readable_traps_only_when_nothing_is_there_and_resets_the_policy():
         b.send(b"x")
         assert _first_step(stream.wait_readable(5)) == "returned"  # ready: no trap, no timeout block
         assert _first_step(stream.receive_some(10)) == "returned"  # and the receive tries at once
+    finally:
+        a.close()
+        b.close()
+
+
+def _waiting_first(receive):
+    """Two empty receives: the next receives (*receive()*) wait first."""
+    for _ in range(2):
+        assert _first_step(receive()) == traps.T_IO_WAIT
+
+
+@pytest.mark.parametrize("receiver", RECEIVERS)
+async def test_the_kernel_receives_for_a_task_that_waits_first(receiver):
+    # Every receive, through whichever method, gets whole and correct data
+    # when the kernel makes the call (and the socket's full-buffer rule
+    # still sends it back to trying first).
+    receive = RECEIVERS[receiver]
+    a, b = stdsocket.socketpair()
+    sock = cnsocket.Socket(a)
+    stream = SocketStream(sock) if "Stream" in receiver else None
+    try:
+        _waiting_first(lambda: receive(sock, stream))
+        task = await curionet.spawn(receive, sock, stream)
+        await blocked(task)
+        b.send(b"hello")
+        got = await task.join()
+        assert got in (b"hello", 5)
+        assert (stream or sock)._rwait > 2  # still waiting first: the reply was not a full buffer
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_the_kernel_receives_for_every_woken_reader_before_any_of_them_runs():
+    # Two tasks wait first on two sockets that both become readable before
+    # the kernel polls: the kernel receives for both, then runs them, so
+    # the first to run finds the other's data already taken off its socket.
+    pairs = [stdsocket.socketpair() for _ in range(2)]
+    socks = [cnsocket.Socket(a) for a, _ in pairs]
+    seen = {}
+
+    async def reader(i):
+        data = await socks[i].recv(100)
+        other = pairs[1 - i][0]
+        try:
+            other.recv(100, stdsocket.MSG_PEEK | stdsocket.MSG_DONTWAIT)
+            seen[i] = "still queued"
+        except BlockingIOError:
+            seen[i] = "taken"
+        return data
+
+    try:
+        for sock in socks:
+            _waiting_first(lambda sock=sock: sock.recv(10))
+        tasks = [await curionet.spawn(reader, i) for i in range(2)]
+        for t in tasks:
+            await blocked(t)
+        for i, (_, b) in enumerate(pairs):
+            b.send(b"data %d" % i)
+        assert [await t.join() for t in tasks] == [b"data 0", b"data 1"]
+        assert seen == {0: "taken", 1: "taken"}
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+async def test_a_receive_the_kernel_could_not_make_is_made_by_the_task():
+    # The kernel's call would block after all (the readiness was stale):
+    # the trap returns None, and a receive then makes the call itself and
+    # waits again.
+    a, b = stdsocket.socketpair()
+    calls = []
+
+    def failing_recv(n, flags):
+        calls.append(n)
+        raise BlockingIOError
+
+    try:
+        a.setblocking(False)
+        b.send(b"x")
+        assert await traps._recv_wait(a.fileno(), failing_recv, 10, 0) is None
+        assert calls == [10]
+        assert a.recv(10) == b"x"
+        sock = cnsocket.Socket(a)
+        _waiting_first(lambda: sock.recv(10))
+        task = await curionet.spawn(sock.recv, 10)
+        await blocked(task)
+        b.send(b"later")
+        assert await task.join() == b"later"
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_a_reset_seen_by_the_kernel_reaches_the_receiving_task():
+    async with curionet.socket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        peer = stdsocket.create_connection(listener.getsockname())
+        conn, _ = await listener.accept()
+        async with conn:
+            _waiting_first(lambda: conn.recv(10))
+            task = await curionet.spawn(conn.recv, 10)
+            await blocked(task)
+            peer.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            peer.close()  # RST
+            with pytest.raises(curionet.TaskError) as info:
+                await task.join()
+            assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+async def test_a_receive_that_ends_before_the_data_comes_takes_none_of_it(how):
+    a, b = stdsocket.socketpair()
+    sock = cnsocket.Socket(a)
+    try:
+        _waiting_first(lambda: sock.recv(10))
+        if how == "cancel":
+            task = await curionet.spawn(sock.recv, 10)
+            await blocked(task)
+            await task.cancel()
+        else:
+            with pytest.raises(TimeoutError):
+                await sock.recv(10, timeout=0.01)
+        b.send(b"kept")
+        assert await sock.recv(10) == b"kept"
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_the_kernel_keeps_no_socket_alive_after_receiving_for_it():
+    a, b = stdsocket.socketpair()
+    sock = cnsocket.Socket(a)
+    ref = weakref.ref(sock)
+    _waiting_first(functools.partial(sock.recv, 10))
+    task = await curionet.spawn(sock.recv, 10)
+    await blocked(task)
+    b.send(b"x")
+    assert await task.join() == b"x"
+    del sock
+    gc.collect()
+    try:
+        assert ref() is None  # the finished task's books hold no bound recv
     finally:
         a.close()
         b.close()

@@ -48,7 +48,7 @@ from .athread import sync_enter, sync_exit
 from .kernel import send_hint
 from .stream import StreamBase, _within
 from .time import timeout_after
-from .traps import _io_release, _read_wait, _write_wait
+from .traps import _io_release, _read_wait, _recv_wait, _write_wait
 
 try:
     from ssl import SSLWantReadError as _SSLWantRead, SSLWantWriteError as _SSLWantWrite
@@ -82,9 +82,9 @@ _raw_recv = _stdsocket.socket.recv  # past TLS: the bytes on the wire
 # States of a reader's ``_rwait`` (the policy is Socket.recv's docstring): 0 =
 # try first; 1 = try first, the last try failed; _WAIT_FIRST.._SAMPLE-1 = wait
 # for readability first; _SAMPLE = try first once to see whether waiting is
-# still worth it.
+# still worth it (every 32nd receive).
 _WAIT_FIRST = 2
-_SAMPLE = 10
+_SAMPLE = 34
 
 
 def _wait(trap: Any, fd: int, timeout: float | None) -> Any:
@@ -213,22 +213,38 @@ class Socket:
         to what a task just sent is usually not there yet, so trying the
         receive first costs a failing system call and an exception per
         message.  After two tries in a row fail, a plain socket waits for
-        readability first; every eighth receive then tries first again (a
-        sample), and one that succeeds, or a receive that fills the whole
+        readability first; every 32nd receive then tries first again (a
+        sample: a failed one costs about a third of a round trip, so they
+        are rare), and one that succeeds, or a receive that fills the whole
         buffer (bulk data is queued), returns to trying first.  Both ways
         are correct (waiting on a readable socket returns at once); this
         only picks the cheaper one.  TLS sockets always try first: OpenSSL
         may hold decrypted bytes that epoll cannot see.
         :meth:`SocketStream.wait_readable` sets the reader back to trying
-        first: it knows the receive will not block."""
+        first: it knows the receive will not block.
+
+        A receive that waits first hands the call to the kernel
+        (``traps._recv_wait``), which makes it as soon as the poller reports
+        the socket readable, before running any task that poll woke; the
+        task wakes with the data.  A server with many clients thus reads
+        everything that arrived and then answers in a burst (as a callback
+        event loop does), so a client is kept busy instead of being woken
+        for each answer.  If the kernel's call would block after all, the
+        task tries again itself; its error is raised in the task."""
         into = _into
         rw = self._rwait
+        result = None
         if _WAIT_FIRST <= rw < _SAMPLE:
             self._rwait = rw + 1
-            if timeout is None:
-                await _read_wait(self._fileno)
+            if into is None:
+                w = _recv_wait(self._fileno, self._socket_recv, maxsize, flags)
             else:
-                await _within(timeout, _read_wait(self._fileno))
+                w = _recv_wait(self._fileno, self._socket_recv_into, into, maxsize, flags)
+            try:
+                result = await (w if timeout is None else _within(timeout, w))
+            except OSError:
+                _raise_if_closed(self)
+                raise
         else:
             try:
                 if into is None:
@@ -250,7 +266,7 @@ class Socket:
                 if not result and not self._plain:
                     _tls_end(self, maxsize, into)
                 return result
-        while True:
+        while result is None:  # (None from a _recv_wait: the kernel's call would block)
             try:
                 if into is None:
                     result = self._socket_recv(maxsize, flags)
@@ -258,19 +274,17 @@ class Socket:
                     result = self._socket_recv_into(into, maxsize, flags)
             except WantRead:
                 await _wait(_read_wait, self._fileno, timeout)
-                continue
             except WantWrite:
                 await _wait(_write_wait, self._fileno, timeout)
-                continue
             except OSError:
                 _raise_if_closed(self)
                 raise
-            n = len(result) if into is None else result
-            if n and n == (maxsize or memoryview(into).nbytes):
-                self._rwait = 0
-            elif not n and not self._plain:
-                _tls_end(self, maxsize, into)
-            return result
+        n = len(result) if into is None else result
+        if n and n == (maxsize or memoryview(into).nbytes):
+            self._rwait = 0
+        elif not n and not self._plain:
+            _tls_end(self, maxsize, into)
+        return result
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0, timeout: float | None = None) -> int:
         """Receive up to *nbytes* (default: the buffer's size) into *buffer*;

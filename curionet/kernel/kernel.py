@@ -593,11 +593,17 @@ class Kernel(_IOMixin, _TimerMixin, _ShutdownMixin):
             raise (ReadResourceBusy if which == 0 else WriteResourceBusy)(
                 f"another task ({other!r}) is already {'reading from' if which == 0 else 'writing to'} fd {fd}"
             )
-        r = self._block(task, self._io_wait, reason)
-        if r is _SUSPEND:
-            st[which] = task
-            task._wait_data = (fd, which)
-        return r
+        # What _block does, written out: every socket wait comes here.
+        if task.cancel_pending is not None and task.allow_cancel:
+            self._throw_exc = task._take_cancel()
+            return _THROW
+        task._state = BLOCKED
+        task._reason = reason
+        task._waitq = self._io_wait
+        st[which] = task
+        # A _recv_wait leaves its request for _dispatch_io to carry out.
+        task._wait_data = (fd, which) if len(req) == 3 else (fd, which, req)
+        return _SUSPEND
 
     def _trap_future_wait(self, task: Task, req: Any) -> Any:
         fut, event = req[1], req[2]

@@ -169,10 +169,11 @@ class _IOWait:
         self._fds = fds
 
     def _discard(self, task: Task) -> None:
-        fd, which = task._wait_data
-        st = self._fds.get(fd)
-        if st is not None and st[which] is task:
-            st[which] = None
+        wait = task._wait_data
+        task._wait_data = None
+        st = self._fds.get(wait[0])
+        if st is not None and st[wait[1]] is task:
+            st[wait[1]] = None
 
 
 class _IOMixin:
@@ -277,8 +278,20 @@ class _IOMixin:
                 task = st[0]
                 if task is not None:
                     st[0] = None
+                    value = None
+                    wait = task._wait_data
+                    if len(wait) > 2:
+                        # A _recv_wait: receive for the task now (see traps).
+                        task._wait_data = None
+                        req = wait[2]
+                        try:
+                            value = req[3](*req[4])
+                        except (BlockingIOError, InterruptedError):
+                            pass  # not readable after all: None, the task tries again
+                        except Exception as e:  # raised in the task (a socket error is
+                            task._next_exc = e  # reported once: never call again for it)
                     task._waitq = None
-                    task._next_value = None
+                    task._next_value = value
                     task._state = READY
                     task._reason = "READY"
                     ready.append(task)

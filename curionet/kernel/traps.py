@@ -77,6 +77,23 @@ def _read_wait(fileobj: Any) -> Any:
 
 
 @types.coroutine
+def _recv_wait(fileobj: Any, recv: Any, *args: Any) -> Any:
+    """Sleep until *fileobj* is readable, then have the kernel call
+    ``recv(*args)`` at once, as it learns of it: the call's result;
+    ``None`` if the call would block after all (``BlockingIOError``,
+    ``InterruptedError``: the caller tries again); any other exception it
+    raises is raised here (a socket error is reported only once, so the
+    call must not be repeated to meet it).
+
+    The kernel receives for every such task woken by one poll before it
+    runs any of them, so a server with many clients reads all that arrived
+    and then answers in a burst, as a callback event loop does.  Not a
+    Curio trap: :meth:`curionet.socket.Socket.recv` uses it when it waits
+    first."""
+    return (yield (T_IO_WAIT, fileobj, READ, recv, args))
+
+
+@types.coroutine
 def _write_wait(fileobj: Any) -> Any:
     """Sleep until *fileobj* is writable."""
     return (yield (T_IO_WAIT, fileobj, WRITE))
