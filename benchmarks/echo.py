@@ -23,7 +23,14 @@ sleeping thread is woken), so a best-of figure would measure luck.  The
 server runs on one CPU and the load generator on another (``_pinning.py``),
 so that no run has both on one CPU.
 
+``--paired PEER`` measures the 100-connection row another way, for a
+verdict that the machine's noise cannot swing: curionet and PEER serve at the
+same time, both on the server CPU, each with its own load generator on the
+other CPU, so any slowdown of the machine hits both alike; the figure is each
+server's CPU time per round trip, and the ratio of the two per run.
+
 Usage: python benchmarks/echo.py [--duration 2] [--repeat 3] [--only curionet,curio,...]
+       python benchmarks/echo.py --paired uvloop-streams [--repeat 5]
 Peers come from the `bench` extra: pip install -e '.[bench]'.
 """
 
@@ -301,6 +308,48 @@ def measure(loadgen: str, proc: subprocess.Popen, port: int, conns: int, size: i
     return n / secs, n / cpu
 
 
+def paired(loadgen: str, peer: str, repeat: int, warmup: float, duration: float) -> None:
+    """curionet and *peer* at once on the server CPU, 100 connections each
+    (see the module docstring); print server CPU-us per round trip."""
+    ratios: list[float] = []
+    cost: dict[str, list[float]] = {"curionet": [], peer: []}
+    for rep in range(repeat):
+        order = ["curionet", peer] if rep % 2 == 0 else [peer, "curionet"]  # neither always starts first
+        servers = {name: start_server(name) for name in order}
+        try:
+            loads = {name: subprocess.Popen([loadgen, "127.0.0.1", str(port), "100", "100", str(warmup),
+                                             str(duration)], stdout=subprocess.PIPE, text=True,
+                                            preexec_fn=pinned_to(LOAD_CPU))
+                     for name, (_, port) in servers.items()}  # fmt: skip
+            for lg in loads.values():
+                assert lg.stdout is not None and lg.stdout.readline().strip() == "START"
+            cpu0 = {name: cpu_seconds(proc.pid) for name, (proc, _) in servers.items()}
+            lines = {name: lg.stdout.readline() for name, lg in loads.items()}  # type: ignore[union-attr]
+            cpu1 = {name: cpu_seconds(proc.pid) for name, (proc, _) in servers.items()}
+            for lg in loads.values():
+                lg.wait()
+        finally:
+            for proc, _ in servers.values():
+                proc.kill()
+                proc.wait()
+        us = {name: (cpu1[name] - cpu0[name]) / int(lines[name].split()[0]) * 1e6 for name in order}
+        for name in order:
+            cost[name].append(us[name])
+        ratios.append(us[peer] / us["curionet"])
+        print(f"  run {rep + 1}/{repeat}: curionet {us['curionet']:.2f} us, {peer} {us[peer]:.2f} us per round trip",
+              file=sys.stderr, flush=True)  # fmt: skip
+    print(f"paired echo, 100 conns, 100 B: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, both servers on "
+          f"CPU {SERVER_CPU}, loads on CPU {LOAD_CPU}; {repeat} runs of {duration:g} s")  # fmt: skip
+    print()
+    print("| server | server CPU-us per round trip (median) | spread |")
+    print("|---|---:|---:|")
+    for name in ("curionet", peer):
+        print(f"| {name} | {statistics.median(cost[name]):.2f} | {min(cost[name]):.2f}..{max(cost[name]):.2f} |")
+    print()
+    print(f"curionet / {peer} (its CPU per round trip over curionet's, run by run): median "
+          f"{statistics.median(ratios):.3f}x, spread {min(ratios):.3f}..{max(ratios):.3f}x")  # fmt: skip
+
+
 def fmt(v: float) -> str:
     if v >= 100:
         return f"{v:,.0f}"
@@ -313,10 +362,15 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--repeat", type=int, default=5, help="runs per (server, row); the median is shown")
     ap.add_argument("--only", help="comma-separated servers (default: all)")
+    ap.add_argument("--paired", metavar="PEER", choices=ORDER[1:],
+                    help="the 100-connection row with curionet and PEER serving at once (see above)")  # fmt: skip
     args = ap.parse_args()
     names = [n for n in ORDER if not args.only or n in args.only.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         loadgen = build_loadgen(tmp)
+        if args.paired:
+            paired(loadgen, args.paired, args.repeat, args.warmup, args.duration)
+            return
         # results[row][name] = list of (rt/s, rt per cpu-s)
         results: dict[str, dict[str, list[tuple[float, float]]]] = {r[0]: {} for r in ROWS}
         for rep in range(args.repeat):
