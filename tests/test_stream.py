@@ -487,6 +487,26 @@ async def test_the_kernel_keeps_no_socket_alive_after_receiving_for_it():
         b.close()
 
 
+async def test_a_receive_ended_by_a_close_leaves_no_books_on_the_task():
+    # The waiter woken by a close (ClosedResourceError) drops its wait's
+    # books, which name the socket's recv: a finished task that is kept
+    # must not keep the socket through them.
+    a, b = stdsocket.socketpair()
+    sock = cnsocket.Socket(a)
+    try:
+        _waiting_first(functools.partial(sock.recv, 10))
+        task = await curionet.spawn(sock.recv, 10)
+        await blocked(task)
+        assert task._wait_data is not None
+        await sock.close()
+        with pytest.raises(curionet.TaskError):
+            await task.join()
+        assert task._wait_data is None
+    finally:
+        a.close()
+        b.close()
+
+
 # ---------------------------------------------------------------------------
 # What only the in-memory pair has
 # ---------------------------------------------------------------------------

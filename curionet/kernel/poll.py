@@ -342,7 +342,7 @@ class _IOMixin:
                         waiter = st[w]
                         if waiter is not None:
                             st[w] = None
-                            waiter._waitq = None
+                            waiter._waitq = waiter._wait_data = None
                             self._reschedule(waiter, None, ClosedResourceError(
                                 f"fd {fd} was closed (and reused) while a task waited on it"))  # fmt: skip
                     poller.set(fd, new, 0)
@@ -367,7 +367,7 @@ class _IOMixin:
                 self._poller.set(fd, 0, st[2])
             for waiter in st[:2]:
                 if waiter is not None and waiter is not task:
-                    waiter._waitq = None
+                    waiter._waitq = waiter._wait_data = None
                     self._reschedule(waiter, None, ClosedResourceError(why))
 
     def _trap_io_release(self, task: Task, req: Any) -> Any:
