@@ -240,11 +240,7 @@ class Socket:
                 w = _recv_wait(self._fileno, self._socket_recv, maxsize, flags)
             else:
                 w = _recv_wait(self._fileno, self._socket_recv_into, into, maxsize, flags)
-            try:
-                result = await (w if timeout is None else _within(timeout, w))
-            except OSError:
-                _raise_if_closed(self)
-                raise
+            result = await (w if timeout is None else _within(timeout, w))
         else:
             try:
                 if into is None:
