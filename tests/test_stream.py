@@ -29,7 +29,7 @@ from curionet import (
     WriteResourceBusy,
     socket as cnsocket,
 )
-from curionet.kernel import traps
+from curionet.kernel import poll, traps
 from curionet.kernel.io import SocketStream
 from curionet.kernel.stream import Stream, TLSStream
 from curionet.testing import MemoryStream, memory_stream_pair
@@ -415,6 +415,44 @@ async def test_the_kernel_receives_for_every_woken_reader_before_any_of_them_run
             b.send(b"data %d" % i)
         assert [await t.join() for t in tasks] == [b"data 0", b"data 1"]
         assert seen == {0: "taken", 1: "taken"}
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+async def test_the_kernel_receives_at_most_its_budget_for_one_poll(monkeypatch):
+    # Six readers whose sockets each hold 100 bytes, woken by one poll, with
+    # a budget of 250 bytes: the kernel receives for three of them (the
+    # third takes it past the budget) and leaves the rest to the tasks, so
+    # the first to run still sees three sockets with their data queued.
+    monkeypatch.setattr(poll, "_RECV_BUDGET", 250)
+    pairs = [stdsocket.socketpair() for _ in range(6)]
+    socks = [cnsocket.Socket(a) for a, _ in pairs]
+    queued = []
+
+    async def reader(i):
+        data = await socks[i].recv(1000)
+        if not queued:
+            for a, _ in pairs:
+                try:
+                    a.recv(1, stdsocket.MSG_PEEK | stdsocket.MSG_DONTWAIT)
+                    queued.append(a)
+                except BlockingIOError:
+                    pass
+        return data
+
+    try:
+        for sock in socks:
+            _waiting_first(functools.partial(sock.recv, 10))
+        tasks = [await curionet.spawn(reader, i) for i in range(6)]
+        for t in tasks:
+            await blocked(t)
+        for i, (_, b) in enumerate(pairs):
+            b.send(bytes([i]) * 100)
+        assert [await t.join() for t in tasks] == [bytes([i]) * 100 for i in range(6)]
+        assert len(queued) == 3
+        assert all(t._wait_data is None for t in tasks)
     finally:
         for a, b in pairs:
             a.close()

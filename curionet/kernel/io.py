@@ -230,7 +230,9 @@ class Socket:
         everything that arrived and then answers in a burst (as a callback
         event loop does), so a client is kept busy instead of being woken
         for each answer.  If the kernel's call would block after all, the
-        task tries again itself; its error is raised in the task."""
+        task tries again itself; its error is raised in the task.  The
+        kernel receives at most 1 MiB into new bytes objects per poll; the
+        tasks after that receive for themselves."""
         into = _into
         rw = self._rwait
         result = None

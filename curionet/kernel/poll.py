@@ -95,6 +95,13 @@ _sched_yield = getattr(os, "sched_yield", lambda: None)
 _SPIN_SHORT = 1e-3
 # A kernel watching more descriptors than this does not spin (see the Discussion).
 _SPIN_MAX_FDS = 16
+# The most bytes the kernel receives for tasks (traps._recv_wait) in one pass
+# over a poll's events, into new bytes objects: past it, the tasks woken by
+# that poll make their receives themselves, one after another, so a poll
+# that reports a thousand sockets full of data does not take it all into
+# memory at once.  (A receive into a task's own buffer costs no memory and
+# is not counted.)
+_RECV_BUDGET = 1 << 20
 
 
 class _SendHint:
@@ -262,6 +269,7 @@ class _IOMixin:
         ready = self._ready
         notify = self._notify_sock
         notify_fd = notify[0].fileno() if notify is not None else -1
+        budget = _RECV_BUDGET
         for fd, ev in events:
             if fd == notify_fd:
                 try:
@@ -281,15 +289,19 @@ class _IOMixin:
                     value = None
                     wait = task._wait_data
                     if len(wait) > 2:
-                        # A _recv_wait: receive for the task now (see traps).
+                        # A _recv_wait: receive for the task now (see traps),
+                        # unless this poll's budget is spent (None: it will).
                         task._wait_data = None
-                        req = wait[2]
-                        try:
-                            value = req[3](*req[4])
-                        except (BlockingIOError, InterruptedError):
-                            pass  # not readable after all: None, the task tries again
-                        except Exception as e:  # raised in the task (a socket error is
-                            task._next_exc = e  # reported once: never call again for it)
+                        if budget > 0:
+                            req = wait[2]
+                            try:
+                                value = req[3](*req[4])
+                                if type(value) is bytes:
+                                    budget -= len(value)
+                            except (BlockingIOError, InterruptedError):
+                                pass  # not readable after all: None, the task tries again
+                            except Exception as e:  # raised in the task (a socket error
+                                task._next_exc = e  # is reported once: never call again)
                     task._waitq = None
                     task._next_value = value
                     task._state = READY
