@@ -231,7 +231,7 @@ class Socket:
         event loop does), so a client is kept busy instead of being woken
         for each answer.  If the kernel's call would block after all, the
         task tries again itself; its error is raised in the task.  The
-        kernel receives at most 1 MiB into new bytes objects per poll; the
+        kernel receives at most 8 MiB into new bytes objects per poll; the
         tasks after that receive for themselves."""
         into = _into
         rw = self._rwait
