@@ -349,6 +349,13 @@ def _waiting_first(receive):
         assert _first_step(receive()) == traps.T_IO_WAIT
 
 
+@pytest.fixture
+def kernel_receives_alone(monkeypatch):
+    """The kernel receives for a task even when a poll reports its socket
+    alone (by default it does only for a batch of two or more)."""
+    monkeypatch.setattr(poll, "_RECV_MIN_EVENTS", 1)
+
+
 @contextlib.asynccontextmanager
 async def _receiver_waiting():
     """A socket pair whose curionet end waits first, and a task blocked in
@@ -366,7 +373,7 @@ async def _receiver_waiting():
 
 
 @pytest.mark.parametrize("receiver", RECEIVERS)
-async def test_the_kernel_receives_for_a_task_that_waits_first(receiver):
+async def test_the_kernel_receives_for_a_task_that_waits_first(receiver, kernel_receives_alone):
     # Every receive, through whichever method, gets whole and correct data
     # when the kernel makes the call (and the socket's full-buffer rule
     # still sends it back to trying first).
@@ -459,7 +466,22 @@ async def test_the_kernel_receives_at_most_its_budget_for_one_poll(monkeypatch):
             b.close()
 
 
-async def test_a_receive_the_kernel_could_not_make_is_made_by_the_task():
+async def test_a_poll_that_reports_one_socket_leaves_the_receive_to_its_task():
+    # Alone, the socket's task receives for itself: a receive made the
+    # moment a socket turns readable can catch a big message half arrived.
+    a, b = stdsocket.socketpair()
+    calls = []
+    try:
+        a.setblocking(False)
+        b.send(b"x")
+        assert await traps._recv_wait(a.fileno(), lambda *args: calls.append(args), 10, 0) is None
+        assert calls == []
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_a_receive_the_kernel_could_not_make_is_made_by_the_task(kernel_receives_alone):
     # The kernel's call would block after all (the readiness was stale):
     # the trap returns None, and a receive then makes the call itself and
     # waits again.
@@ -487,7 +509,7 @@ async def test_a_receive_the_kernel_could_not_make_is_made_by_the_task():
         b.close()
 
 
-async def test_a_reset_seen_by_the_kernel_reaches_the_receiving_task():
+async def test_a_reset_seen_by_the_kernel_reaches_the_receiving_task(kernel_receives_alone):
     async with curionet.socket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
@@ -526,7 +548,7 @@ async def test_a_timed_out_receive_takes_none_of_the_data():
 
 
 @pytest.mark.filterwarnings("ignore:unclosed:ResourceWarning")  # (collected open: the point)
-async def test_the_kernel_keeps_no_socket_alive_after_receiving_for_it():
+async def test_the_kernel_keeps_no_socket_alive_after_receiving_for_it(kernel_receives_alone):
     # The wait's books name the stdlib socket's recv; a finished task that
     # is kept must not keep that socket (and its descriptor) alive.
     raw, peer = stdsocket.socketpair()

@@ -224,9 +224,10 @@ class Socket:
         first: it knows the receive will not block.
 
         A receive that waits first hands the call to the kernel
-        (``traps._recv_wait``), which makes it as soon as the poller reports
-        the socket readable, before running any task that poll woke; the
-        task wakes with the data.  A server with many clients thus reads
+        (``traps._recv_wait``), which makes it when a poll reports two or
+        more sockets readable, before running any task that poll woke; the
+        task wakes with the data (a socket reported alone is left to its
+        task).  A server with many clients thus reads
         everything that arrived and then answers in a burst (as a callback
         event loop does), so a client is kept busy instead of being woken
         for each answer.  If the kernel's call would block after all, the

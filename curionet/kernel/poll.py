@@ -102,6 +102,13 @@ _SPIN_MAX_FDS = 16
 # memory at once.  (A receive into a task's own buffer costs no memory and
 # is not counted.)  8 MiB covers a hundred 64 KiB WebSocket messages.
 _RECV_BUDGET = 8 << 20
+# The kernel receives for tasks only when a poll reports at least this many
+# descriptors: the point is to read a batch before answering it, and a lone
+# socket gains nothing from it, while a receive made the moment it turns
+# readable can catch a big message half arrived (a 64 KiB WebSocket message
+# is two loopback segments) where the task's own, a moment later, gets it
+# whole.
+_RECV_MIN_EVENTS = 2
 
 
 class _SendHint:
@@ -269,7 +276,7 @@ class _IOMixin:
         ready = self._ready
         notify = self._notify_sock
         notify_fd = notify[0].fileno() if notify is not None else -1
-        budget = _RECV_BUDGET
+        budget = _RECV_BUDGET if len(events) >= _RECV_MIN_EVENTS else 0
         for fd, ev in events:
             if fd == notify_fd:
                 try:

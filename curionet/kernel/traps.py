@@ -85,8 +85,8 @@ def _recv_wait(fileobj: Any, recv: Any, *args: Any) -> Any:
     raises is raised here (a socket error is reported only once, so the
     call must not be repeated to meet it).
 
-    The kernel receives for every such task woken by one poll before it
-    runs any of them, so a server with many clients reads all that arrived
+    The kernel receives for every such task woken by one poll (of two or
+    more descriptors; alone, ``None``) before it runs any of them, so a server with many clients reads all that arrived
     and then answers in a burst, as a callback event loop does.  Not a
     Curio trap: :meth:`curionet.socket.Socket.recv` uses it when it waits
     first."""
