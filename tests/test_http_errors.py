@@ -3,10 +3,9 @@ connection or a silently truncated body."""
 
 import socket
 import struct
-import threading
 
 import pytest
-from http_testing import H11Server
+from http_testing import H11Server, ThreadedServer, loopback_listener
 
 from curionet.protocols.http import (
     ClientSession,
@@ -175,48 +174,36 @@ async def test_large_bodies_read_past_h11_keep_the_same_guarantees():
         srv.stop()
 
 
-class ResettingServer:
-    """Accepts one connection at a time, reads the request head, writes
-    *prefix* and then resets the connection (RST, not FIN)."""
+class ResettingServer(ThreadedServer):
+    """Reads each connection's request head, writes *prefix* and then
+    resets the connection (RST, not FIN)."""
 
     def __init__(self, prefix=b""):
+        super().__init__(loopback_listener(8))
         self.prefix = prefix
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
         self.port = self.listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self.start()
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def _run(self):
-        self.listener.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            with sock:
-                sock.settimeout(5)
-                head = b""
-                try:
-                    while b"\r\n\r\n" not in head:
-                        chunk = sock.recv(65536)
-                        if not chunk:
-                            break
-                        head += chunk
-                    sock.sendall(self.prefix)
-                except OSError:
-                    pass
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    def _accepted(self, sock):
+        return self._reset, (sock,)
 
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-        self.listener.close()
+    def _reset(self, sock):
+        with sock:
+            sock.settimeout(5)
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    head += chunk
+                sock.sendall(self.prefix)
+            except OSError:
+                pass
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def test_connection_reset_gives_read_error_and_write_error():
